@@ -1,0 +1,1 @@
+"""Shared library of the loyalty services: the points ledger, settings, database, errors, auth, clock, outbox."""

@@ -1,0 +1,172 @@
+"""What both services' HTTP apps share: problem+json errors, API-key auth, the request's transaction, health
+probes, request logs and the OpenAPI document at /schema/openapi.json."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from loyalty_common.auth import PUBLIC_PATHS, ApiKeyMiddleware, KeyRing
+from loyalty_common.clock import Clock
+from loyalty_common.db import create_engine, ping, provide_transaction
+from loyalty_common.errors import PROBLEM_JSON, LoyaltyError, Problem, exception_handler, to_loyalty_error
+from loyalty_common.settings import Settings
+from loyalty_common.tables import CommonTables
+
+log = structlog.get_logger("loyalty.http")
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service's app: its name, routes, tables and the things its handlers need."""
+
+    name: str
+    version: str
+    description: str
+    route_handlers: Sequence[ControllerRouterHandler]
+    common_tables: CommonTables
+    dependencies: dict[str, Provide] = field(default_factory=dict)
+    readiness: Callable[[State], Awaitable[list[str]]] | None = None
+    on_startup: list[Callable[[Litestar], Awaitable[None]]] = field(default_factory=list)
+    on_shutdown: list[Callable[[Litestar], Awaitable[None]]] = field(default_factory=list)
+
+
+def request_log_middleware(app: ASGIApp) -> ASGIApp:
+    """One log line per request: id, method, route template, status, duration, key name. Never the URL's query
+    string (it can carry a phone number) nor any body or header."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        try:
+            await app(scope, receive, send_wrapper)
+        except Exception as exc:
+            status = to_loyalty_error(exc).status
+            raise
+        finally:
+            path = scope.get("path", "")
+            if path not in ("/healthz", "/readyz", "/metrics"):
+                log.info(
+                    "request",
+                    request_id=request_id,
+                    method=scope.get("method"),
+                    route=scope.get("path_template") or "unmatched",
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    key=state.get("principal_name"),
+                )
+
+    return middleware
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if 0 < len(candidate) <= 64 and candidate.isascii() and candidate.isprintable():
+                return candidate
+    return uuid.uuid4().hex
+
+
+def create_service_app(spec: ServiceSpec, settings: Settings, clock: Clock, engine: AsyncEngine | None = None) -> Litestar:
+    owns_engine = engine is None
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.engine = engine or create_engine(settings, application_name=f"loyalty-{spec.name}")
+        app.state.keyring = KeyRing(settings.api_keys, app.state.engine, spec.common_tables, clock)
+        for hook in spec.on_startup:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in spec.on_shutdown:
+                await hook(app)
+            if owns_engine:
+                await app.state.engine.dispose()
+
+    @get("/healthz", include_in_schema=True, tags=["operations"], sync_to_thread=False)
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @get("/readyz", include_in_schema=True, tags=["operations"])
+    async def readyz(state: State) -> Response[dict[str, Any]]:
+        """Ready to serve: the database answers and the service's own checks pass."""
+        problems: list[str] = []
+        if not await ping(state.engine):
+            problems.append("database unreachable")
+        elif spec.readiness is not None:
+            problems.extend(await spec.readiness(state))
+        status = 503 if problems else 200
+        return Response({"status": "ok" if not problems else "unavailable", "problems": problems},
+                        status_code=status)
+
+    auth = DefineMiddleware(ApiKeyMiddleware, exclude=[f"^{p}" for p in PUBLIC_PATHS])
+    return Litestar(
+        route_handlers=[healthz, readyz, *spec.route_handlers],
+        lifespan=[lifespan],
+        dependencies={"tx": Provide(provide_transaction), **spec.dependencies},
+        middleware=[request_log_middleware, auth],
+        exception_handlers={LoyaltyError: exception_handler, Exception: exception_handler},
+        openapi_config=OpenAPIConfig(
+            title=f"Loyalty {spec.name} service",
+            version=spec.version,
+            description=spec.description,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key"),
+                }
+            ),
+            security=[{"BearerKey": []}],
+        ),
+        request_max_body_size=MAX_BODY_BYTES,
+        state=State({"settings": settings, "clock": clock}),
+        debug=False,
+    )
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem+json answers a route can give (401/403/400 come with every route)."""
+    described = {400: "Invalid request (validation_error, idempotency_key_required)", 401: "unauthorized",
+                 403: "forbidden", 404: "Not found", 409: "Conflict", 422: "Not allowed by the rules"}
+    return {
+        status: ResponseSpec(data_container=Problem, description=described.get(status, "Problem"),
+                             media_type=PROBLEM_JSON)
+        for status in sorted({400, 401, 403, *statuses})
+    }

@@ -1,0 +1,143 @@
+"""The Idempotency-Key behaviour of API.md, used by every mutating route through `Idempotency.run`.
+
+The first answer of a call is stored in the same transaction as its effects; a replay with the same key and the
+same request gets that answer back with `Idempotent-Replayed: true`; the same key with another request is 422.
+Calls that fail store nothing, so a corrected retry with the same key goes through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy import func, select
+
+from loyalty_common.clock import Clock
+from loyalty_common.db import Tx
+from loyalty_common.errors import PROBLEM_JSON, IdempotencyKeyRequired, IdempotencyKeyReused
+from loyalty_common.tables import CommonTables
+from loyalty_common.writes import WriteSet
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,128}")
+
+T = TypeVar("T")
+
+
+def require_idempotency_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for mutating routes: 1-128 visible ASCII characters, checked before the body is read."""
+    key = connection.headers.get(HEADER)
+    if key is None or not _VALID_KEY.fullmatch(key):
+        raise IdempotencyKeyRequired("Send an Idempotency-Key header of 1-128 visible ASCII characters")
+
+
+@dataclass(frozen=True)
+class MemberScope:
+    member_id: UUID
+
+
+@dataclass(frozen=True)
+class CallerScope:
+    caller: str
+
+
+KeyScope = MemberScope | CallerScope
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """What a mutating operation answers: its status and body (a msgspec Struct)."""
+
+    status_code: int
+    body: T
+
+
+def fingerprint(request: Request[Any, Any, Any], data: object | None) -> bytes:
+    """Identifies "the same request": method, path and the decoded body re-encoded canonically."""
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b" ")
+    digest.update(request.url.path.encode())
+    digest.update(b"\n")
+    if data is not None:
+        digest.update(msgspec.json.encode(data))
+    return digest.digest()
+
+
+class Idempotency:
+    def __init__(self, tables: CommonTables, clock: Clock) -> None:
+        self._tables = tables
+        self._clock = clock
+
+    async def run(
+        self,
+        request: Request[Any, Any, Any],
+        tx: Tx,
+        scope: KeyScope,
+        data: object | None,
+        operation: Callable[[WriteSet], Awaitable[Answer[Any]]],
+    ) -> Response[bytes]:
+        """Replay the stored first answer for this key, or run `operation` and store its answer.
+
+        The operation stages its rows into the WriteSet it is given; they are written together with the
+        idempotency record, in one statement, after it returns.
+        """
+        key = request.headers.get(HEADER)
+        if key is None or not _VALID_KEY.fullmatch(key):
+            raise IdempotencyKeyRequired("Send an Idempotency-Key header of 1-128 visible ASCII characters")
+        print_ = fingerprint(request, data)
+        stored = await self._claim(tx, scope, key)
+        if stored is not None:
+            stored_fingerprint, status_code, body = stored
+            if stored_fingerprint != print_:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was first used with another request; use a new key for a new request"
+                )
+            return _response(status_code, body, replayed=True)
+        writes = WriteSet()
+        answer = await operation(writes)
+        body = msgspec.json.encode(answer.body)
+        self.stage(writes, scope, key, print_, answer.status_code, body)
+        await writes.flush(tx)
+        return _response(answer.status_code, body, replayed=False)
+
+    async def _claim(self, tx: Tx, scope: KeyScope, key: str) -> tuple[bytes, int, bytes] | None:
+        """Serialize calls with this key (advisory lock until commit), then read a stored first answer."""
+        if isinstance(scope, MemberScope):
+            table = self._tables.idempotency_keys
+            lock_text = f"m:{scope.member_id}:{key}"
+            where = (table.c.member_id == scope.member_id) & (table.c.key == key)
+        else:
+            table = self._tables.caller_idempotency_keys
+            lock_text = f"c:{scope.caller}:{key}"
+            where = (table.c.caller == scope.caller) & (table.c.key == key)
+        await tx.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(lock_text, 0))))
+        row = (await tx.execute(select(table.c.fingerprint, table.c.status_code, table.c.body).where(where))).first()
+        if row is None:
+            return None
+        return bytes(row.fingerprint), int(row.status_code), bytes(row.body)
+
+    def stage(
+        self, writes: WriteSet, scope: KeyScope, key: str, print_: bytes, status_code: int, body: bytes
+    ) -> None:
+        row = {"key": key, "fingerprint": print_, "status_code": status_code, "body": body,
+               "created_at": self._clock.now()}
+        if isinstance(scope, MemberScope):
+            writes.insert(self._tables.idempotency_keys, {"member_id": scope.member_id, **row})
+        else:
+            writes.insert(self._tables.caller_idempotency_keys, {"caller": scope.caller, **row})
+
+
+def _response(status_code: int, body: bytes, *, replayed: bool) -> Response[bytes]:
+    headers = {REPLAYED_HEADER: "true"} if replayed else {}
+    media_type = PROBLEM_JSON if status_code >= 400 else "application/json"
+    return Response(content=body, status_code=status_code, media_type=media_type, headers=headers)

@@ -1,0 +1,8 @@
+"""Alembic environment of the members service: its own schema only."""
+
+from alembic import context
+
+from loyalty_common.migrations import run_env
+from loyalty_members.schema import SCHEMA, metadata
+
+run_env(context, metadata, SCHEMA)

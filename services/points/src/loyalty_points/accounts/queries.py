@@ -1,0 +1,70 @@
+"""Reads of a member's account. Reads take no locks and never rescan the ledger: balances are on the account
+row, expiring points come from the live-lot index."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+
+from loyalty_common.db import Tx
+from loyalty_common.errors import MemberNotFound
+from loyalty_points import members, schema
+
+accounts, entries, lots = schema.ledger.accounts, schema.ledger.entries, schema.ledger.lots
+
+
+async def account_row(tx: Tx, member_id: UUID) -> dict[str, Any]:
+    """The member's balances; zeros for a member the points service has not seen move points yet."""
+    a = accounts
+    row = (
+        await tx.execute(
+            select(a.c.status, a.c.tier, a.c.available, a.c.held, a.c.pending, a.c.debt, a.c.lifetime_earned).where(
+                a.c.member_id == member_id
+            )
+        )
+    ).first()
+    if row is not None and row.status == "active":
+        return dict(row._mapping)
+    entry = await members.lookup(tx, member_id)
+    if entry is None or entry.status != "active" or row is not None:
+        raise MemberNotFound()
+    return {"status": "active", "tier": entry.tier, "available": 0, "held": 0, "pending": 0, "debt": 0,
+            "lifetime_earned": 0}
+
+
+async def expiring(tx: Tx, member_id: UUID, *, until: datetime | None, limit: int | None) -> list[tuple[int, datetime]]:
+    """Available (unheld) points by expiry instant, soonest first."""
+    query = (
+        select(func.sum(lots.c.available).label("points"), lots.c.expires_at)
+        .where(lots.c.member_id == member_id, lots.c.available > 0)
+        .group_by(lots.c.expires_at)
+        .order_by(lots.c.expires_at)
+    )
+    if until is not None:
+        query = query.where(lots.c.expires_at <= until)
+    if limit is not None:
+        query = query.limit(limit)
+    return [(int(r.points), r.expires_at) for r in await tx.execute(query)]
+
+
+async def entry_page(
+    tx: Tx, member_id: UUID, *, kind: str | None, before_seq: int | None, limit: int
+) -> list[Any]:
+    e = entries
+    query = (
+        select(
+            e.c.seq, e.c.entry_id, e.c.transaction_id, e.c.kind, e.c.points, e.c.available_after, e.c.reason,
+            e.c.reference, e.c.created_at, e.c.expires_at,
+        )
+        .where(e.c.member_id == member_id)
+        .order_by(e.c.seq.desc())
+        .limit(limit + 1)
+    )
+    if kind is not None:
+        query = query.where(e.c.kind == kind)
+    if before_seq is not None:
+        query = query.where(e.c.seq < before_seq)
+    return list(await tx.execute(query))

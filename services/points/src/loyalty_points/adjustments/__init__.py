@@ -1,0 +1,1 @@
+"""Operators' manual corrections of a member's points."""

@@ -1,0 +1,41 @@
+"""What the points service's handlers, jobs and commands share: settings, clock, rules and the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from loyalty_common.clock import Clock
+from loyalty_common.idempotency import Idempotency
+from loyalty_common.ledger import LedgerStore
+from loyalty_common.outbox import Outbox
+from loyalty_common.rules import ProgrammeRules
+from loyalty_common.settings import Settings
+from loyalty_points import schema
+
+
+@dataclass(frozen=True)
+class PointsContext:
+    settings: Settings
+    clock: Clock
+    ledger: LedgerStore
+    idempotency: Idempotency
+    outbox: Outbox
+
+    @property
+    def rules(self) -> ProgrammeRules:
+        return self.settings.rules
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.settings.timezone
+
+
+def build_context(settings: Settings, clock: Clock) -> PointsContext:
+    return PointsContext(
+        settings=settings,
+        clock=clock,
+        ledger=LedgerStore(schema.ledger),
+        idempotency=Idempotency(schema.common, clock),
+        outbox=Outbox(schema.common, clock),
+    )

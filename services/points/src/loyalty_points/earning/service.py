@@ -1,0 +1,189 @@
+"""Purchases and refunds: each one transaction under the member's lock, written in one statement."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+
+from loyalty_common.db import Tx
+from loyalty_common.errors import Conflict, OrderAlreadyEarned, OrderNotFound, RefundExceedsOrder
+from loyalty_common.events import PointsClawedBack, PointsEarned
+from loyalty_common.idempotency import Answer
+from loyalty_common.ledger import Kind
+from loyalty_common.timeutil import check_business_time, lot_expiry
+from loyalty_common.writes import WriteSet
+from loyalty_points import schema
+from loyalty_points.context import PointsContext
+from loyalty_points.earning.rules import clawback_due, purchase_points, yuan
+from loyalty_points.earning.schemas import PurchaseRequest, PurchaseResult, RefundRequest, RefundResult
+from loyalty_points.members import lock_member
+
+orders, refunds = schema.orders, schema.refunds
+
+
+class RefundAlreadyProcessed(Conflict):
+    code = "refund_already_processed"
+    title = "This refund was already processed under another Idempotency-Key"
+
+
+async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
+    return (
+        await tx.execute(
+            select(
+                orders.c.amount_fen, orders.c.points, orders.c.refunded_fen, orders.c.clawed_back,
+                orders.c.entry_id, orders.c.lot_id,
+            ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
+        )
+    ).first()
+
+
+async def earn_purchase(
+    ctx: PointsContext, tx: Tx, data: PurchaseRequest, member_id: UUID, writes: WriteSet
+) -> Answer[PurchaseResult]:
+    now = ctx.clock.now()
+    check_business_time(data.paid_at, now, ctx.rules.business_time)
+    book = await lock_member(ctx, tx, member_id, with_lots=False)
+    if await _order(tx, member_id, data.order_id) is not None:
+        raise OrderAlreadyEarned(f"Order {data.order_id} already earned points")
+    tier = ctx.rules.tier(book.tier)
+    points = purchase_points(data.amount_fen, tier.multiplier, ctx.rules.earning.fen_per_point)
+    entry = None
+    if points:
+        reason = f"Order {data.order_id}: {yuan(data.amount_fen)} paid earned {points} points"
+        if tier.multiplier != 1:
+            reason += f" ({tier.name} ×{tier.multiplier})"
+        entry = book.credit(
+            Kind.PURCHASE,
+            points,
+            earned_at=data.paid_at,
+            expires_at=lot_expiry(data.paid_at, ctx.tz, ctx.rules.expiry.validity_days),
+            reason=reason,
+            reference=f"order:{data.order_id}",
+        )
+        writes.insert(
+            schema.common.outbox,
+            ctx.outbox.row(
+                "points.earned",
+                PointsEarned(
+                    member_id=str(member_id), transaction_id=str(book.transaction_id), kind=Kind.PURCHASE,
+                    points=points, earned_at=data.paid_at.isoformat(), reference=entry.reference,
+                ),
+                member_id=member_id,
+            ),
+        )
+    writes.insert(
+        orders,
+        {
+            "member_id": member_id,
+            "order_id": data.order_id,
+            "amount_fen": data.amount_fen,
+            "points": points,
+            "multiplier": str(tier.multiplier),
+            "refunded_fen": 0,
+            "clawed_back": 0,
+            "transaction_id": book.transaction_id,
+            "entry_id": entry.entry_id if entry else None,
+            "lot_id": entry.lot_id if entry else None,
+            "paid_at": data.paid_at,
+            "created_at": now,
+        },
+    )
+    ctx.ledger.stage(book, writes)
+    return Answer(
+        201,
+        PurchaseResult(
+            transaction_id=book.transaction_id,
+            points=points,
+            multiplier=float(tier.multiplier),
+            available=book.available,
+            debt=book.debt,
+            order_id=data.order_id,
+        ),
+    )
+
+
+async def refund_order(
+    ctx: PointsContext, tx: Tx, data: RefundRequest, member_id: UUID, writes: WriteSet
+) -> Answer[RefundResult]:
+    now = ctx.clock.now()
+    book = await lock_member(ctx, tx, member_id, with_lots=True)
+    order = await _order(tx, member_id, data.order_id)
+    if order is None:
+        raise OrderNotFound(f"No order {data.order_id} earned points for this member")
+    already = (
+        await tx.execute(
+            select(refunds.c.refund_id).where(
+                refunds.c.member_id == member_id,
+                refunds.c.order_id == data.order_id,
+                refunds.c.refund_id == data.refund_id,
+            )
+        )
+    ).first()
+    if already is not None:
+        raise RefundAlreadyProcessed(f"Refund {data.refund_id} of order {data.order_id} was already processed")
+    if order.refunded_fen + data.amount_fen > order.amount_fen:
+        raise RefundExceedsOrder(
+            f"{yuan(order.refunded_fen)} of {yuan(order.amount_fen)} is already refunded; "
+            f"{yuan(data.amount_fen)} more would exceed the order",
+            order_amount_fen=order.amount_fen,
+            refunded_fen=order.refunded_fen,
+        )
+    due = clawback_due(
+        earned=order.points,
+        order_amount_fen=order.amount_fen,
+        refunded_before_fen=order.refunded_fen,
+        refund_fen=data.amount_fen,
+        clawed_before=order.clawed_back,
+    )
+    if due:
+        book.debit(
+            Kind.REFUND_CLAWBACK,
+            due,
+            reason=f"Refund {data.refund_id} of order {data.order_id} ({yuan(data.amount_fen)}) took back {due} points",
+            reference=f"refund:{data.order_id}/{data.refund_id}",
+            prefer_lot=order.lot_id,
+            allow_debt=True,
+            corrects_entry_id=order.entry_id,
+        )
+        writes.insert(
+            schema.common.outbox,
+            ctx.outbox.row(
+                "points.clawed_back",
+                PointsClawedBack(
+                    member_id=str(member_id), transaction_id=str(book.transaction_id), points=due,
+                    order_id=data.order_id, refund_id=data.refund_id, debt=book.debt, occurred_at=now.isoformat(),
+                ),
+                member_id=member_id,
+            ),
+        )
+    writes.update(
+        orders,
+        keys={"member_id": member_id, "order_id": data.order_id},
+        deltas={"refunded_fen": data.amount_fen, "clawed_back": due},
+    )
+    writes.insert(
+        refunds,
+        {
+            "member_id": member_id,
+            "order_id": data.order_id,
+            "refund_id": data.refund_id,
+            "amount_fen": data.amount_fen,
+            "points_clawed_back": due,
+            "transaction_id": book.transaction_id,
+            "created_at": now,
+        },
+    )
+    ctx.ledger.stage(book, writes)
+    return Answer(
+        201,
+        RefundResult(
+            transaction_id=book.transaction_id,
+            points_clawed_back=due,
+            debt=book.debt,
+            available=book.available,
+            order_id=data.order_id,
+            refund_id=data.refund_id,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The programme's rules as members may read them."""

@@ -1,0 +1,49 @@
+"""Every table of the points service, in its own PostgreSQL schema `points` (its migrations create them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, Table, Text
+from sqlalchemy.dialects.postgresql import UUID
+
+from loyalty_common.ledger import define_ledger_tables
+from loyalty_common.tables import define_common_tables, service_metadata, ts
+
+SCHEMA = "points"
+
+metadata = service_metadata(SCHEMA)
+common = define_common_tables(metadata)
+ledger = define_ledger_tables(metadata)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("member_id", UUID(as_uuid=True), nullable=False),
+    Column("order_id", Text, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("multiplier", Text, nullable=False),
+    Column("refunded_fen", BigInteger, nullable=False),
+    Column("clawed_back", BigInteger, nullable=False),
+    Column("transaction_id", UUID(as_uuid=True), nullable=False),
+    Column("entry_id", UUID(as_uuid=True), nullable=True),
+    Column("lot_id", UUID(as_uuid=True), nullable=True),
+    ts("paid_at"),
+    ts("created_at"),
+    PrimaryKeyConstraint("member_id", "order_id"),
+    comment="Paid orders that earned points, with what their refunds have clawed back so far",
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("member_id", UUID(as_uuid=True), nullable=False),
+    Column("order_id", Text, nullable=False),
+    Column("refund_id", Text, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("points_clawed_back", BigInteger, nullable=False),
+    Column("transaction_id", UUID(as_uuid=True), nullable=False),
+    ts("created_at"),
+    PrimaryKeyConstraint("member_id", "order_id", "refund_id"),
+    Index(None, "member_id", "created_at"),
+    comment="Refunds of paid orders and the points each clawed back",
+)
