@@ -114,3 +114,19 @@ tier_history = Table(
     Index(None, "member_id", "changed_at"),
     comment="Every tier change with its reason",
 )
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("member_id", UUID(as_uuid=True), nullable=False),
+    Column("inviter_member_id", UUID(as_uuid=True), nullable=True),
+    Column("code", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    ts("created_at"),
+    ts("decided_at", nullable=True),
+    PrimaryKeyConstraint("member_id"),
+    Index(None, "inviter_member_id", "created_at"),
+    CheckConstraint("status IN ('pending', 'rewarded', 'rejected')", name="status_known"),
+    comment="The referral each invitee registered with (member_id is the invitee), and what became of it",
+)

@@ -1,0 +1,41 @@
+"""The members service's HTTP app. Run it with `granian --interface asgi --factory loyalty_members.app:create_app`
+(or `loyalty serve members`)."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from loyalty_common.clock import Clock, SystemClock
+from loyalty_common.http import ServiceSpec, create_service_app
+from loyalty_common.logs import configure_logging
+from loyalty_common.settings import Settings, settings_from_env
+from loyalty_members import schema
+from loyalty_members.context import MembersContext, build_context
+from loyalty_members.members.routes import MembersController
+from loyalty_members.tiers.routes import TiersController
+
+VERSION = "1.0.0"
+
+
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, engine: AsyncEngine | None = None
+) -> Litestar:
+    settings = settings or settings_from_env()
+    clock = clock or SystemClock()
+    configure_logging(settings.log_level, settings.log_format, service="members")
+    ctx = build_context(settings, clock)
+
+    def provide_ctx() -> MembersContext:
+        return ctx
+
+    spec = ServiceSpec(
+        name="members",
+        version=VERSION,
+        description="Members: registration and OneID identities, profile, tiers, referrals, consents (HTTP contract v1)",
+        route_handlers=[MembersController, TiersController],
+        common_tables=schema.common,
+        dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},
+    )
+    return create_service_app(spec, settings, clock, engine)

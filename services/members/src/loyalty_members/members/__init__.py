@@ -1,0 +1,1 @@
+"""Members: registration (idempotent on the identity), profile, lookup."""

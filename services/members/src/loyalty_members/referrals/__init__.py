@@ -1,0 +1,1 @@
+"""Invite a friend: referral codes, the referrals invitees registered with, and their outcome."""

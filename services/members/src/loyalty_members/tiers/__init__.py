@@ -1,0 +1,1 @@
+"""The tier ladder (regular, silver, gold, diamond): definitions and progress."""
