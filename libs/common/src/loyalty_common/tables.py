@@ -49,6 +49,7 @@ class CommonTables:
     idempotency_keys: Table
     caller_idempotency_keys: Table
     outbox: Table
+    job_runs: Table
 
 
 def define_common_tables(metadata: MetaData) -> CommonTables:
@@ -104,9 +105,27 @@ def define_common_tables(metadata: MetaData) -> CommonTables:
         Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
         comment="Events written in the same transaction as the change they announce (transactional outbox)",
     )
+    job_runs = Table(
+        "job_runs",
+        metadata,
+        Column("run_id", UUID(as_uuid=True), primary_key=True),
+        Column("job", Text, nullable=False),
+        Column("trigger", Text, nullable=False),
+        ts("as_of"),
+        ts("started_at"),
+        ts("finished_at", nullable=True),
+        Column("outcome", Text, nullable=False),
+        Column("counts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("error", Text, nullable=True),
+        Column("host", Text, nullable=False),
+        Index(None, "job", "started_at"),
+        Index(None, "started_at"),
+        comment="Every run of a scheduled job: when, as of when, what it did, how it ended",
+    )
     return CommonTables(
         api_keys=api_keys,
         idempotency_keys=idempotency_keys,
         caller_idempotency_keys=caller_idempotency_keys,
         outbox=outbox,
+        job_runs=job_runs,
     )

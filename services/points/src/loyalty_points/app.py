@@ -16,6 +16,7 @@ from loyalty_points.accounts.routes import AccountsController
 from loyalty_points.adjustments.routes import AdjustmentsController
 from loyalty_points.context import PointsContext, build_context
 from loyalty_points.earning.routes import EarningController
+from loyalty_points.jobs.routes import JobsController
 from loyalty_points.programme.routes import RulesController
 from loyalty_points.reports.routes import LedgerAdminController
 
@@ -43,6 +44,7 @@ def create_app(
             EarningController,
             AdjustmentsController,
             LedgerAdminController,
+            JobsController,
         ],
         common_tables=schema.common,
         dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3f288b426cfd
+Revision ID: c2cc1018631c
 Revises:
-Create Date: 2026-11-25 17:40:49.390422
+Create Date: 2026-11-25 17:44:03.798978
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "3f288b426cfd"
+revision: str = "c2cc1018631c"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -101,6 +101,33 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_identities_member_id"), "identities", ["member_id"], unique=False, schema="members"
+    )
+    op.create_table(
+        "job_runs",
+        sa.Column("run_id", sa.UUID(), nullable=False),
+        sa.Column("job", sa.Text(), nullable=False),
+        sa.Column("trigger", sa.Text(), nullable=False),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.Text(), nullable=False),
+        sa.Column(
+            "counts",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("host", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_job_runs")),
+        schema="members",
+        comment="Every run of a scheduled job: when, as of when, what it did, how it ended",
+    )
+    op.create_index(
+        op.f("ix_job_runs_job_started_at"), "job_runs", ["job", "started_at"], unique=False, schema="members"
+    )
+    op.create_index(
+        op.f("ix_job_runs_started_at"), "job_runs", ["started_at"], unique=False, schema="members"
     )
     op.create_table(
         "members",
@@ -250,6 +277,9 @@ def downgrade() -> None:
     )
     op.drop_table("outbox", schema="members")
     op.drop_table("members", schema="members")
+    op.drop_index(op.f("ix_job_runs_started_at"), table_name="job_runs", schema="members")
+    op.drop_index(op.f("ix_job_runs_job_started_at"), table_name="job_runs", schema="members")
+    op.drop_table("job_runs", schema="members")
     op.drop_index(op.f("ix_identities_member_id"), table_name="identities", schema="members")
     op.drop_table("identities", schema="members")
     op.drop_index(op.f("ix_idempotency_keys_created_at"), table_name="idempotency_keys", schema="members")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 472a709581f4
+Revision ID: 45f139f8a36c
 Revises:
-Create Date: 2026-11-25 17:35:18.326656
+Create Date: 2026-11-25 17:44:05.541042
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "472a709581f4"
+revision: str = "45f139f8a36c"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -131,6 +131,31 @@ def upgrade() -> None:
         unique=False,
         schema="points",
     )
+    op.create_table(
+        "job_runs",
+        sa.Column("run_id", sa.UUID(), nullable=False),
+        sa.Column("job", sa.Text(), nullable=False),
+        sa.Column("trigger", sa.Text(), nullable=False),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.Text(), nullable=False),
+        sa.Column(
+            "counts",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("host", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_job_runs")),
+        schema="points",
+        comment="Every run of a scheduled job: when, as of when, what it did, how it ended",
+    )
+    op.create_index(
+        op.f("ix_job_runs_job_started_at"), "job_runs", ["job", "started_at"], unique=False, schema="points"
+    )
+    op.create_index(op.f("ix_job_runs_started_at"), "job_runs", ["started_at"], unique=False, schema="points")
     op.create_table(
         "lot_movements",
         sa.Column("member_id", sa.UUID(), nullable=False),
@@ -270,6 +295,9 @@ def downgrade() -> None:
     op.drop_table("lots", schema="points")
     op.drop_index(op.f("ix_lot_movements_member_id_lot_id"), table_name="lot_movements", schema="points")
     op.drop_table("lot_movements", schema="points")
+    op.drop_index(op.f("ix_job_runs_started_at"), table_name="job_runs", schema="points")
+    op.drop_index(op.f("ix_job_runs_job_started_at"), table_name="job_runs", schema="points")
+    op.drop_table("job_runs", schema="points")
     op.drop_index(op.f("ix_idempotency_keys_created_at"), table_name="idempotency_keys", schema="points")
     op.drop_table("idempotency_keys", schema="points")
     op.drop_index(op.f("ix_entries_member_id_kind_seq"), table_name="entries", schema="points")

@@ -1,0 +1,22 @@
+"""The points service's scheduled jobs and the operators' endpoints that run them."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from loyalty_common.jobs import Job
+from loyalty_points.context import PointsContext
+from loyalty_points.expiry.service import expire
+
+
+def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
+    jobs = [
+        Job(
+            service="points",
+            name="expire",
+            description="Expire points past their validity",
+            body=lambda as_of, progress: expire(ctx, engine, as_of, progress),
+            schedule="5 0 * * *",
+        ),
+    ]
+    return {job.name: job for job in jobs}
