@@ -85,14 +85,13 @@ class KeyRing:
         return principal
 
     async def _lookup(self, digest: bytes) -> Principal | None:
-        assert self._engine is not None and self._tables is not None
+        assert self._engine is not None
+        assert self._tables is not None
         keys = self._tables.api_keys
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(keys.c.name, keys.c.scopes).where(
-                        keys.c.key_hash == digest, keys.c.revoked_at.is_(None)
-                    )
+                    select(keys.c.name, keys.c.scopes).where(keys.c.key_hash == digest, keys.c.revoked_at.is_(None))
                 )
             ).first()
         if row is None:

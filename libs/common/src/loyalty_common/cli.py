@@ -1,13 +1,13 @@
 """`loyalty`: the operators' and developers' command line.
 
-    loyalty run                 everything for development: database, migrations, both services, scheduler
-    loyalty serve points        one service, the production way (granian)
-    loyalty scheduler           the scheduler process
-    loyalty migrate [--check]   apply (or check) both services' migrations
-    loyalty keys create ...     make an API key (stored hashed) and print it once
-    loyalty verify              check every ledger invariant; exit 1 on any problem
-    loyalty jobs run JOB        run a job now, with a progress bar (--as-of for backfills)
-    loyalty db start|stop|url   the embedded development database
+loyalty run                 everything for development: database, migrations, both services, scheduler
+loyalty serve points        one service, the production way (granian)
+loyalty scheduler           the scheduler process
+loyalty migrate [--check]   apply (or check) both services' migrations
+loyalty keys create ...     make an API key (stored hashed) and print it once
+loyalty verify              check every ledger invariant; exit 1 on any problem
+loyalty jobs run JOB        run a job now, with a progress bar (--as-of for backfills)
+loyalty db start|stop|url   the embedded development database
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Annotated
 import msgspec
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from loyalty_common import devdb, migrations, services
@@ -64,7 +64,9 @@ def _with_url(settings: Settings, url: str) -> Settings:
 
 
 @app.command()
-def migrate(check: Annotated[bool, typer.Option(help="Only check that models and migrations agree")] = False) -> None:
+def migrate(
+    check: Annotated[bool, typer.Option(help="Only check that models and migrations agree")] = False,
+) -> None:
     """Apply both services' migrations (members first, then points)."""
     settings = _settings()
     url = _database_url(settings)
@@ -78,10 +80,25 @@ def migrate(check: Annotated[bool, typer.Option(help="Only check that models and
 
 def _granian(service: str, settings: Settings, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-        "--host", settings.host, "--port", str(services.port(settings, service)),
-        "--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning",
-        "--workers-kill-timeout", "30",
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        settings.host,
+        "--port",
+        str(services.port(settings, service)),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "--workers-kill-timeout",
+        "30",
         services.app_target(service),
     ]
 
@@ -165,8 +182,10 @@ def _print_banner(settings: Settings, url: str) -> None:
     table = Table(title="loyalty is starting", show_header=False)
     table.add_row("points", f"http://{settings.host}:{settings.points_port}  (OpenAPI: /schema/openapi.json)")
     table.add_row("members", f"http://{settings.host}:{settings.members_port}")
-    table.add_row("database", "embedded PostgreSQL in " + str(settings.data_dir / "pg")
-                  if settings.database_url is None else "DATABASE_URL")
+    table.add_row(
+        "database",
+        "embedded PostgreSQL in " + str(settings.data_dir / "pg") if settings.database_url is None else "DATABASE_URL",
+    )
     console.print(table)
     if settings.env != "production" and not os.environ.get("LOYALTY_API_KEYS"):
         secrets, made = load_dev_secrets(settings.data_dir)
@@ -202,8 +221,14 @@ def keys_create(
         try:
             async with unit_of_work(engine) as tx:
                 for target in targets:
-                    await store_key(tx, services.common_tables(target), name=name, key=key, scopes=scope,
-                                    clock=SystemClock())
+                    await store_key(
+                        tx,
+                        services.common_tables(target),
+                        name=name,
+                        key=key,
+                        scopes=scope,
+                        clock=SystemClock(),
+                    )
         finally:
             await engine.dispose()
 
@@ -230,10 +255,11 @@ def keys_revoke(name: Annotated[str, typer.Option(help="The key's name")]) -> No
                 for target in services.SERVICE_NAMES:
                     keys = services.common_tables(target).api_keys
                     result = await tx.execute(
-                        update(keys).where(keys.c.name == name, keys.c.revoked_at.is_(None))
+                        update(keys)
+                        .where(keys.c.name == name, keys.c.revoked_at.is_(None))
                         .values(revoked_at=SystemClock().now())
                     )
-                    count += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                    count += int(result.rowcount or 0)
         finally:
             await engine.dispose()
         return count
@@ -298,15 +324,27 @@ def jobs_run(
                 registry = services.jobs(service, settings, clock, engine)
                 if job not in registry:
                     continue
-                with Progress(TextColumn(f"{service}:{job}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=console) as bar:
+                with Progress(
+                    TextColumn(f"{service}:{job}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as bar:
                     task = bar.add_task(job, total=None)
 
-                    def progress(done: int, total: int | None) -> None:
+                    def progress(done: int, total: int | None, task: TaskID = task) -> None:
                         bar.update(task, completed=done, total=total)
 
-                    run_ = await run_job(engine, services.common_tables(service), registry[job], when,
-                                         clock=clock, trigger="cli", progress=progress)
+                    run_ = await run_job(
+                        engine,
+                        services.common_tables(service),
+                        registry[job],
+                        when,
+                        clock=clock,
+                        trigger="cli",
+                        progress=progress,
+                    )
                 console.print(f"{service}:{job} as of {when.isoformat()}: {run_.outcome}")
                 for key, value in run_.counts.items():
                     console.print(f"  {key}: {value}")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -18,6 +19,9 @@ from loyalty_common.settings import Settings
 
 Tx = AsyncConnection
 """A connection inside an open transaction: what every query function takes."""
+
+TxDep: TypeAlias = NamedDependency[AsyncConnection]
+"""How a route handler asks for the request's transaction (`tx: TxDep`)."""
 
 
 def sqlalchemy_url(database_url: str) -> str:

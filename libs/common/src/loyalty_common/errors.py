@@ -207,7 +207,11 @@ class InvalidPointsStep(LoyaltyError):
 
 
 class ExceedsOffsetCap(LoyaltyError):
-    status, code, title = 422, "exceeds_offset_cap", "The offset exceeds the share of the order points may pay"
+    status, code, title = (
+        422,
+        "exceeds_offset_cap",
+        "The offset exceeds the share of the order points may pay",
+    )
 
 
 class Unprocessable(LoyaltyError):
@@ -317,4 +321,3 @@ def exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
             **describe_failure(exc),
         )
     return problem_response(error)
-

@@ -14,6 +14,7 @@ import structlog
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -53,7 +54,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
     string (it can carry a phone number) nor any body or header."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -101,7 +102,9 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def create_service_app(spec: ServiceSpec, settings: Settings, clock: Clock, engine: AsyncEngine | None = None) -> Litestar:
+def create_service_app(
+    spec: ServiceSpec, settings: Settings, clock: Clock, engine: AsyncEngine | None = None
+) -> Litestar:
     owns_engine = engine is None
 
     @asynccontextmanager
@@ -132,8 +135,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings, clock: Clock, engi
         elif spec.readiness is not None:
             problems.extend(await spec.readiness(state))
         status = 503 if problems else 200
-        return Response({"status": "ok" if not problems else "unavailable", "problems": problems},
-                        status_code=status)
+        return Response({"status": "ok" if not problems else "unavailable", "problems": problems}, status_code=status)
 
     auth = DefineMiddleware(ApiKeyMiddleware, exclude=[f"^{p}" for p in PUBLIC_PATHS])
     return Litestar(
@@ -163,10 +165,17 @@ def create_service_app(spec: ServiceSpec, settings: Settings, clock: Clock, engi
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem+json answers a route can give (401/403/400 come with every route)."""
-    described = {400: "Invalid request (validation_error, idempotency_key_required)", 401: "unauthorized",
-                 403: "forbidden", 404: "Not found", 409: "Conflict", 422: "Not allowed by the rules"}
+    described = {
+        400: "Invalid request (validation_error, idempotency_key_required)",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "Not found",
+        409: "Conflict",
+        422: "Not allowed by the rules",
+    }
     return {
-        status: ResponseSpec(data_container=Problem, description=described.get(status, "Problem"),
-                             media_type=PROBLEM_JSON)
+        status: ResponseSpec(
+            data_container=Problem, description=described.get(status, "Problem"), media_type=PROBLEM_JSON
+        )
         for status in sorted({400, 401, 403, *statuses})
     }

@@ -85,7 +85,7 @@ class Idempotency:
         scope: KeyScope,
         data: object | None,
         operation: Callable[[WriteSet], Awaitable[Answer[Any]]],
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         """Replay the stored first answer for this key, or run `operation` and store its answer.
 
         The operation stages its rows into the WriteSet it is given; they are written together with the
@@ -126,11 +126,14 @@ class Idempotency:
             return None
         return bytes(row.fingerprint), int(row.status_code), bytes(row.body)
 
-    def stage(
-        self, writes: WriteSet, scope: KeyScope, key: str, print_: bytes, status_code: int, body: bytes
-    ) -> None:
-        row = {"key": key, "fingerprint": print_, "status_code": status_code, "body": body,
-               "created_at": self._clock.now()}
+    def stage(self, writes: WriteSet, scope: KeyScope, key: str, print_: bytes, status_code: int, body: bytes) -> None:
+        row = {
+            "key": key,
+            "fingerprint": print_,
+            "status_code": status_code,
+            "body": body,
+            "created_at": self._clock.now(),
+        }
         if isinstance(scope, MemberScope):
             writes.insert(self._tables.idempotency_keys, {"member_id": scope.member_id, **row})
         else:

@@ -95,8 +95,14 @@ async def run_job(
             async with engine.begin() as tx:
                 await tx.execute(
                     insert(runs).values(
-                        run_id=run_id, job=job.name, trigger=trigger, as_of=as_of, started_at=started,
-                        outcome="running", counts={}, host=socket.gethostname(),
+                        run_id=run_id,
+                        job=job.name,
+                        trigger=trigger,
+                        as_of=as_of,
+                        started_at=started,
+                        outcome="running",
+                        counts={},
+                        host=socket.gethostname(),
                     )
                 )
             try:
@@ -105,8 +111,12 @@ async def run_job(
                 failure = describe_failure(exc)
                 async with engine.begin() as tx:
                     await tx.execute(
-                        update(runs).where(runs.c.run_id == run_id).values(
-                            finished_at=clock.now(), outcome="failed", error=failure["error_type"],
+                        update(runs)
+                        .where(runs.c.run_id == run_id)
+                        .values(
+                            finished_at=clock.now(),
+                            outcome="failed",
+                            error=failure["error_type"],
                         )
                     )
                 log.error("job_failed", job=job.name, run_id=str(run_id), **failure)
@@ -114,12 +124,19 @@ async def run_job(
             finished = clock.now()
             async with engine.begin() as tx:
                 await tx.execute(
-                    update(runs).where(runs.c.run_id == run_id).values(
-                        finished_at=finished, outcome="succeeded", counts=counts
-                    )
+                    update(runs)
+                    .where(runs.c.run_id == run_id)
+                    .values(finished_at=finished, outcome="succeeded", counts=counts)
                 )
-            log.info("job_finished", job=job.name, run_id=str(run_id), trigger=trigger, as_of=as_of.isoformat(),
-                     seconds=round((finished - started).total_seconds(), 3), **counts)
+            log.info(
+                "job_finished",
+                job=job.name,
+                run_id=str(run_id),
+                trigger=trigger,
+                as_of=as_of.isoformat(),
+                seconds=round((finished - started).total_seconds(), 3),
+                **counts,
+            )
             return JobRun(run_id, job.name, trigger, as_of, started, finished, "succeeded", counts, None)
         finally:
             await lock_conn.execute(select(func.pg_advisory_unlock(key)))
@@ -148,7 +165,17 @@ async def recent_runs(
         query = query.where(runs.c.started_at < before)
     rows = await conn.execute(query)
     return [
-        JobRun(r.run_id, r.job, r.trigger, r.as_of, r.started_at, r.finished_at, r.outcome, dict(r.counts), r.error)
+        JobRun(
+            r.run_id,
+            r.job,
+            r.trigger,
+            r.as_of,
+            r.started_at,
+            r.finished_at,
+            r.outcome,
+            dict(r.counts),
+            r.error,
+        )
         for r in rows
     ]
 
@@ -169,7 +196,7 @@ async def mark_abandoned_runs(engine: AsyncEngine, tables: CommonTables, job: Jo
                 .values(outcome="abandoned", finished_at=clock.now())
             )
             await conn.commit()
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)
         finally:
             await conn.execute(select(func.pg_advisory_unlock(key)))
             await conn.commit()

@@ -35,9 +35,15 @@ class Outbox:
         self._table = tables.outbox
         self._clock = clock
 
-    def row(self, event_type: str, payload: msgspec.Struct | dict[str, Any], *, member_id: UUID | None,
-            version: int = 1) -> dict[str, Any]:
-        body = msgspec.to_builtins(payload) if isinstance(payload, msgspec.Struct) else msgspec.to_builtins(payload)
+    def row(
+        self,
+        event_type: str,
+        payload: msgspec.Struct | dict[str, Any],
+        *,
+        member_id: UUID | None,
+        version: int = 1,
+    ) -> dict[str, Any]:
+        body = msgspec.to_builtins(payload)
         return {
             "member_id": member_id or NO_MEMBER,
             "event_id": uuid.uuid4(),
@@ -47,8 +53,15 @@ class Outbox:
             "occurred_at": self._clock.now(),
         }
 
-    async def append(self, tx: Tx, event_type: str, payload: msgspec.Struct | dict[str, Any], *,
-                     member_id: UUID | None, version: int = 1) -> UUID:
+    async def append(
+        self,
+        tx: Tx,
+        event_type: str,
+        payload: msgspec.Struct | dict[str, Any],
+        *,
+        member_id: UUID | None,
+        version: int = 1,
+    ) -> UUID:
         row = self.row(event_type, payload, member_id=member_id, version=version)
         await tx.execute(insert(self._table).values(**row))
         event_id: UUID = row["event_id"]

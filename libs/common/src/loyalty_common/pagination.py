@@ -7,12 +7,12 @@ import binascii
 from typing import Annotated, Any
 
 import msgspec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from loyalty_common.errors import FieldError, ValidationFailed
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size, 1-200")]
-Cursor = Annotated[str | None, Parameter(max_length=512, description="Opaque cursor from `next_cursor`")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size, 1-200")]
+Cursor = Annotated[str | None, QueryParameter(max_length=512, description="Opaque cursor from `next_cursor`")]
 
 
 def encode_cursor(*values: Any) -> str:

@@ -32,11 +32,18 @@ async def _fire(engine: AsyncEngine, service: str, job: Job, clock: Clock, trigg
         _running.add(task)
         task.add_done_callback(_running.discard)
     try:
-        await run_job(engine, services.common_tables(service), job, clock.now(), clock=clock, trigger=trigger,
-                      wait=False)
+        await run_job(
+            engine,
+            services.common_tables(service),
+            job,
+            clock.now(),
+            clock=clock,
+            trigger=trigger,
+            wait=False,
+        )
     except JobBusy:
         log.info("job_skipped_busy", service=service, job=job.name)
-    except Exception:  # noqa: BLE001 -- recorded in job_runs and logged by run_job; the scheduler keeps going
+    except Exception:  # noqa: S110 -- run_job recorded the failure in job_runs and logged it; keep scheduling
         pass
 
 
@@ -53,8 +60,13 @@ async def run_scheduler(settings: Settings, clock: Clock | None = None, stop: as
             await mark_abandoned_runs(engine, services.common_tables(service), job, clock)
             trigger = CronTrigger.from_crontab(job.schedule, timezone=settings.timezone)
             scheduler.add_job(
-                _fire, trigger, args=[engine, service, job, clock, "schedule"], id=f"{service}:{job.name}",
-                coalesce=True, max_instances=1, misfire_grace_time=None,
+                _fire,
+                trigger,
+                args=[engine, service, job, clock, "schedule"],
+                id=f"{service}:{job.name}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
             )
             last = await last_success(engine, services.common_tables(service), job.name)
             missed = last is None or (trigger.get_next_fire_time(None, last) or clock.now()) <= clock.now()

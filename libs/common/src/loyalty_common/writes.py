@@ -59,8 +59,8 @@ class _Update:
 @dataclass
 class WriteSet:
     _inserts: dict[tuple[Table, tuple[str, ...]], list[tuple[Any, ...]]] = field(default_factory=dict)
-    _updates: dict[tuple[Table, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]], _Update] = (
-        field(default_factory=dict)
+    _updates: dict[tuple[Table, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]], _Update] = field(
+        default_factory=dict
     )
 
     def insert(self, table: Table, row: Mapping[str, Any]) -> None:
@@ -101,7 +101,7 @@ class WriteSet:
         for u_index, update in enumerate(self._updates.values()):
             name = f"u{u_index}"
             table = update.table
-            columns = [*update.keys, *update.deltas, *update.sets, *update.guards]
+            columns: list[str] = [*update.keys, *update.deltas, *update.sets, *update.guards]
             aliases = [*update.keys, *update.deltas, *update.sets, *(f"g_{g}" for g in update.guards)]
             arrays = []
             for c_index, (column, values) in enumerate(zip(columns, zip(*update.rows, strict=True), strict=True)):
@@ -119,17 +119,16 @@ class WriteSet:
                 f"WHERE {' AND '.join(conditions)} RETURNING 1)"
             )
             expected.append((name, len(update.rows)))
-        for i_index, ((table, columns), rows) in enumerate(self._inserts.items()):
+        for i_index, ((table, insert_columns), rows) in enumerate(self._inserts.items()):
             name = f"i{i_index}"
             arrays = []
-            for c_index, (column, values) in enumerate(zip(columns, zip(*rows, strict=True), strict=True)):
+            for c_index, (column, values) in enumerate(zip(insert_columns, zip(*rows, strict=True), strict=True)):
                 param = f"{name}_{c_index}"
                 params[param] = _values(table, column, values)
                 arrays.append(f"CAST(:{param} AS {_array_type(table, column)})")
-            column_list = ", ".join(f'"{c}"' for c in columns)
+            column_list = ", ".join(f'"{c}"' for c in insert_columns)
             ctes.append(
-                f"{name} AS (INSERT INTO {_qualified(table)} ({column_list}) "
-                f"SELECT * FROM unnest({', '.join(arrays)}))"
+                f"{name} AS (INSERT INTO {_qualified(table)} ({column_list}) SELECT * FROM unnest({', '.join(arrays)}))"
             )
         select = ", ".join(f"(SELECT count(*) FROM {name}) AS {name}" for name, _ in expected) or "1 AS done"
         return f"WITH {', '.join(ctes)} SELECT {select}", params, expected

@@ -33,7 +33,7 @@ def create_app(
     spec = ServiceSpec(
         name="members",
         version=VERSION,
-        description="Members: registration and OneID identities, profile, tiers, referrals, consents (HTTP contract v1)",
+        description="Members: registration, OneID identities, profile, tiers, referrals, consents (HTTP contract v1)",
         route_handlers=[MembersController, TiersController],
         common_tables=schema.common,
         dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 from zoneinfo import ZoneInfo
+
+from litestar.di import NamedDependency
 
 from loyalty_common.clock import Clock
 from loyalty_common.idempotency import Idempotency
@@ -39,3 +42,7 @@ def build_context(settings: Settings, clock: Clock) -> MembersContext:
         outbox=Outbox(schema.common, clock),
         phones=PhoneVault(settings.phone_keys, settings.blind_index_key),
     )
+
+
+Ctx: TypeAlias = NamedDependency[MembersContext]
+"""How a route handler asks for the service's context (`ctx: Ctx`)."""

@@ -67,7 +67,7 @@ EARNING_KINDS = frozenset({Kind.PURCHASE, Kind.ACTIVITY, Kind.INVITE, Kind.LEADE
 """Credits that count as earned (lifetime, tiers) and make new points out of the issuance account."""
 
 SYSTEM_ACCOUNT: dict[Kind, Acct] = {
-    **{kind: Acct.ISSUANCE for kind in EARNING_KINDS},
+    **dict.fromkeys(EARNING_KINDS, Acct.ISSUANCE),
     Kind.ADJUSTMENT: Acct.ADJUSTMENT,
     Kind.REDEMPTION: Acct.REDEMPTION,
     Kind.REDEMPTION_CANCEL: Acct.REDEMPTION,
@@ -138,9 +138,7 @@ def allocate(lots: Iterable[Lot], points: int, *, prefer: UUID | None = None) ->
     """
     taken: list[tuple[Lot, int]] = []
     remaining = points
-    ordered = sorted(
-        (lot for lot in lots if lot.available > 0), key=lambda lot: (lot.lot_id != prefer, lot.fifo_key())
-    )
+    ordered = sorted((lot for lot in lots if lot.available > 0), key=lambda lot: (lot.lot_id != prefer, lot.fifo_key()))
     for lot in ordered:
         if remaining == 0:
             break
@@ -245,8 +243,14 @@ class MemberBook:
         if kind in EARNING_KINDS:
             self.balances.lifetime_earned += points
         entry = self._entry(
-            kind, SYSTEM_ACCOUNT[kind], Acct.AVAILABLE, points, reason, reference,
-            lot_id=lot.lot_id, expires_at=expires_at,
+            kind,
+            SYSTEM_ACCOUNT[kind],
+            Acct.AVAILABLE,
+            points,
+            reason,
+            reference,
+            lot_id=lot.lot_id,
+            expires_at=expires_at,
         )
         self._move(entry, lot, points, 0)
         if repay_debt and self.balances.debt > 0:
@@ -263,8 +267,12 @@ class MemberBook:
         self.balances.available -= amount
         self.balances.debt -= amount
         entry = self._entry(
-            Kind.DEBT_REPAYMENT, Acct.AVAILABLE, Acct.DEBT, amount,
-            f"{amount} points repaid debt from an earlier refund", reference,
+            Kind.DEBT_REPAYMENT,
+            Acct.AVAILABLE,
+            Acct.DEBT,
+            amount,
+            f"{amount} points repaid debt from an earlier refund",
+            reference,
         )
         for lot, take in allocations:
             self._move(entry, lot, -take, 0)
@@ -293,8 +301,9 @@ class MemberBook:
         entries: list[Entry] = []
         if taken:
             self.balances.available -= taken
-            entry = self._entry(kind, Acct.AVAILABLE, sink, taken, reason, reference,
-                                corrects_entry_id=corrects_entry_id)
+            entry = self._entry(
+                kind, Acct.AVAILABLE, sink, taken, reason, reference, corrects_entry_id=corrects_entry_id
+            )
             for lot, take in allocations:
                 self._move(entry, lot, -take, 0)
             entries.append(entry)
@@ -302,8 +311,15 @@ class MemberBook:
         if shortfall:
             self.balances.debt += shortfall
             entries.append(
-                self._entry(kind, Acct.DEBT, sink, shortfall, f"{reason} ({shortfall} points owed as debt)",
-                            reference, corrects_entry_id=corrects_entry_id)
+                self._entry(
+                    kind,
+                    Acct.DEBT,
+                    sink,
+                    shortfall,
+                    f"{reason} ({shortfall} points owed as debt)",
+                    reference,
+                    corrects_entry_id=corrects_entry_id,
+                )
             )
         if kind == Kind.REFUND_CLAWBACK:
             self.balances.lifetime_earned = max(0, self.balances.lifetime_earned - points)
@@ -324,43 +340,74 @@ class MemberBook:
         return entry
 
     def confirm_hold(
-        self, kind: Kind, held: Sequence[tuple[UUID, int]], *, reason: str, reference: str | None = None,
+        self,
+        kind: Kind,
+        held: Sequence[tuple[UUID, int]],
+        *,
+        reason: str,
+        reference: str | None = None,
         corrects_entry_id: UUID | None = None,
     ) -> Entry:
         """Spend held points for good: `held` lists the lots and points the hold reserved."""
         total = self._held_total(held)
         self.balances.held -= total
-        entry = self._entry(kind, Acct.HELD, SYSTEM_ACCOUNT[kind], total, reason, reference,
-                            corrects_entry_id=corrects_entry_id)
+        entry = self._entry(
+            kind,
+            Acct.HELD,
+            SYSTEM_ACCOUNT[kind],
+            total,
+            reason,
+            reference,
+            corrects_entry_id=corrects_entry_id,
+        )
         for lot_id, points in held:
             self._move(entry, self.lots[lot_id], 0, -points)
         return entry
 
     def release_hold(
-        self, kind: Kind, held: Sequence[tuple[UUID, int]], *, reason: str, reference: str | None = None,
+        self,
+        kind: Kind,
+        held: Sequence[tuple[UUID, int]],
+        *,
+        reason: str,
+        reference: str | None = None,
         corrects_entry_id: UUID | None = None,
     ) -> Entry:
         """Give held points back to `available`, into the lots they were held from."""
         total = self._held_total(held)
         self.balances.held -= total
         self.balances.available += total
-        entry = self._entry(kind, Acct.HELD, Acct.AVAILABLE, total, reason, reference,
-                            corrects_entry_id=corrects_entry_id)
+        entry = self._entry(
+            kind, Acct.HELD, Acct.AVAILABLE, total, reason, reference, corrects_entry_id=corrects_entry_id
+        )
         for lot_id, points in held:
             self._move(entry, self.lots[lot_id], points, -points)
         return entry
 
     def restore(
-        self, kind: Kind, points: int, capacities: Sequence[tuple[UUID, int]], *, reason: str,
-        reference: str | None = None, corrects_entry_id: UUID | None = None,
+        self,
+        kind: Kind,
+        points: int,
+        capacities: Sequence[tuple[UUID, int]],
+        *,
+        reason: str,
+        reference: str | None = None,
+        corrects_entry_id: UUID | None = None,
     ) -> Entry:
         """Reverse (part of) a debit: put points back into the very lots it took them from, with their original
         expiry (a lot that has expired meanwhile expires again at the next expiry run)."""
         _positive(points)
         placed = allocate_restore([(self.lots[lot_id], cap) for lot_id, cap in capacities], points)
         self.balances.available += points
-        entry = self._entry(kind, SYSTEM_ACCOUNT[kind], Acct.AVAILABLE, points, reason, reference,
-                            corrects_entry_id=corrects_entry_id)
+        entry = self._entry(
+            kind,
+            SYSTEM_ACCOUNT[kind],
+            Acct.AVAILABLE,
+            points,
+            reason,
+            reference,
+            corrects_entry_id=corrects_entry_id,
+        )
         for lot, put in placed:
             self._move(entry, lot, put, 0)
         return entry
@@ -377,7 +424,10 @@ class MemberBook:
             until = lot.expires_at.astimezone(timezone).date().isoformat()
             self.balances.available -= amount
             entry = self._entry(
-                Kind.EXPIRY, Acct.AVAILABLE, Acct.EXPIRY, amount,
+                Kind.EXPIRY,
+                Acct.AVAILABLE,
+                Acct.EXPIRY,
+                amount,
                 f"{amount} points earned on {earned} expired (valid until the end of {until})",
                 f"lot:{lot.lot_id}",
             )
@@ -402,8 +452,17 @@ class MemberBook:
             raise RuntimeError("this movement needs the member's lots: lock the book with_lots=True")
 
     def _entry(
-        self, kind: Kind, debit: Acct, credit: Acct, amount: int, reason: str, reference: str | None, *,
-        lot_id: UUID | None = None, expires_at: datetime | None = None, corrects_entry_id: UUID | None = None,
+        self,
+        kind: Kind,
+        debit: Acct,
+        credit: Acct,
+        amount: int,
+        reason: str,
+        reference: str | None,
+        *,
+        lot_id: UUID | None = None,
+        expires_at: datetime | None = None,
+        corrects_entry_id: UUID | None = None,
     ) -> Entry:
         self.seq += 1
         entry = Entry(

@@ -35,7 +35,13 @@ class LedgerStore:
         row = (
             await tx.execute(
                 select(
-                    a.c.tier, a.c.status, a.c.available, a.c.held, a.c.pending, a.c.debt, a.c.lifetime_earned,
+                    a.c.tier,
+                    a.c.status,
+                    a.c.available,
+                    a.c.held,
+                    a.c.pending,
+                    a.c.debt,
+                    a.c.lifetime_earned,
                     a.c.entry_seq,
                 )
                 .where(a.c.member_id == member_id)
@@ -63,8 +69,15 @@ class LedgerStore:
         a, lots = self.tables.accounts, self.tables.lots
         rows = await tx.execute(
             select(
-                a.c.member_id, a.c.tier, a.c.status, a.c.available, a.c.held, a.c.pending, a.c.debt,
-                a.c.lifetime_earned, a.c.entry_seq,
+                a.c.member_id,
+                a.c.tier,
+                a.c.status,
+                a.c.available,
+                a.c.held,
+                a.c.pending,
+                a.c.debt,
+                a.c.lifetime_earned,
+                a.c.entry_seq,
             )
             .where(a.c.member_id.in_(member_ids))
             .order_by(a.c.member_id)
@@ -72,17 +85,27 @@ class LedgerStore:
         )
         books = {
             r.member_id: MemberBook(
-                member_id=r.member_id, tier=r.tier, status=r.status,
+                member_id=r.member_id,
+                tier=r.tier,
+                status=r.status,
                 balances=Balances(r.available, r.held, r.pending, r.debt, r.lifetime_earned),
-                seq=r.entry_seq, now=now, lots_loaded=True,
+                seq=r.entry_seq,
+                now=now,
+                lots_loaded=True,
             )
             for r in rows
         }
         if books:
             lot_rows = await tx.execute(
-                select(lots.c.member_id, lots.c.lot_id, lots.c.points, lots.c.available, lots.c.held,
-                       lots.c.earned_at, lots.c.expires_at)
-                .where(lots.c.member_id.in_(list(books)), (lots.c.available > 0) | (lots.c.held > 0))
+                select(
+                    lots.c.member_id,
+                    lots.c.lot_id,
+                    lots.c.points,
+                    lots.c.available,
+                    lots.c.held,
+                    lots.c.earned_at,
+                    lots.c.expires_at,
+                ).where(lots.c.member_id.in_(list(books)), (lots.c.available > 0) | (lots.c.held > 0))
             )
             for r in lot_rows:
                 books[r.member_id].lots[r.lot_id] = Lot(
@@ -93,8 +116,14 @@ class LedgerStore:
     async def load_live_lots(self, tx: Tx, book: MemberBook) -> None:
         lots = self.tables.lots
         rows = await tx.execute(
-            select(lots.c.lot_id, lots.c.points, lots.c.available, lots.c.held, lots.c.earned_at, lots.c.expires_at)
-            .where(lots.c.member_id == book.member_id, (lots.c.available > 0) | (lots.c.held > 0))
+            select(
+                lots.c.lot_id,
+                lots.c.points,
+                lots.c.available,
+                lots.c.held,
+                lots.c.earned_at,
+                lots.c.expires_at,
+            ).where(lots.c.member_id == book.member_id, (lots.c.available > 0) | (lots.c.held > 0))
         )
         for r in rows:
             book.lots.setdefault(r.lot_id, Lot(r.lot_id, r.points, r.available, r.held, r.earned_at, r.expires_at))
@@ -110,14 +139,18 @@ class LedgerStore:
         (entries with corrects_entry_id = entry_id that put points back) have restored."""
         e = self.tables.entries
         corrections = (
-            await tx.execute(
-                select(e.c.entry_id).where(
-                    e.c.member_id == book.member_id,
-                    e.c.corrects_entry_id == entry_id,
-                    e.c.credit_account == literal_column("1"),
+            (
+                await tx.execute(
+                    select(e.c.entry_id).where(
+                        e.c.member_id == book.member_id,
+                        e.c.corrects_entry_id == entry_id,
+                        e.c.credit_account == literal_column("1"),
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         taken = await self._movements(tx, book, [entry_id])
         restored = await self._movements(tx, book, list(corrections)) if corrections else {}
         capacities = []
@@ -135,12 +168,15 @@ class LedgerStore:
                 m.c.lot_id,
                 func.sum(m.c.available_delta).label("available_delta"),
                 func.sum(m.c.held_delta).label("held_delta"),
-                lots.c.points, lots.c.available, lots.c.held, lots.c.earned_at, lots.c.expires_at,
+                lots.c.points,
+                lots.c.available,
+                lots.c.held,
+                lots.c.earned_at,
+                lots.c.expires_at,
             )
             .join(lots, (lots.c.member_id == m.c.member_id) & (lots.c.lot_id == m.c.lot_id))
             .where(m.c.member_id == book.member_id, m.c.entry_id.in_(entry_ids))
-            .group_by(m.c.lot_id, lots.c.points, lots.c.available, lots.c.held, lots.c.earned_at,
-                      lots.c.expires_at)
+            .group_by(m.c.lot_id, lots.c.points, lots.c.available, lots.c.held, lots.c.earned_at, lots.c.expires_at)
         )
         moved: dict[UUID, tuple[int, int]] = {}
         for r in rows:

@@ -58,8 +58,11 @@ def _checks(t: LedgerTables) -> dict[str, str]:
     valid_accounts = ", ".join(str(int(x)) for x in Acct)
     member_accounts = f"{a}, {h}, {p}, {d}"
     kinds = ", ".join(f"'{k}'" for k in Kind)
-    side = "sum(CASE WHEN credit_account = {n} THEN amount ELSE 0 END) - " \
-           "sum(CASE WHEN debit_account = {n} THEN amount ELSE 0 END)"
+    side = (
+        "sum(CASE WHEN credit_account = {n} THEN amount ELSE 0 END) - "
+        "sum(CASE WHEN debit_account = {n} THEN amount ELSE 0 END)"
+    )
+    effect = "(CASE WHEN e.credit_account = {n} THEN e.amount WHEN e.debit_account = {n} THEN -e.amount ELSE 0 END)"
     return {
         "account_balances": f"""
             WITH sums AS (
@@ -96,14 +99,12 @@ def _checks(t: LedgerTables) -> dict[str, str]:
         "entries_match_movements": f"""
             WITH moved AS (SELECT member_id, entry_id, sum(available_delta) AS available, sum(held_delta) AS held
                            FROM {movements} GROUP BY member_id, entry_id)
-            SELECT e.member_id::text, format('entry %s (%s) moves available by %s and held by %s, its lots by %s and %s',
-                   e.entry_id, e.kind,
-                   (CASE WHEN e.credit_account = {a} THEN e.amount WHEN e.debit_account = {a} THEN -e.amount ELSE 0 END),
-                   (CASE WHEN e.credit_account = {h} THEN e.amount WHEN e.debit_account = {h} THEN -e.amount ELSE 0 END),
-                   coalesce(m.available, 0), coalesce(m.held, 0))
+            SELECT e.member_id::text,
+                   format('entry %s (%s) moves available by %s and held by %s, its lots by %s and %s',
+                          e.entry_id, e.kind, {effect.format(n=a)}, {effect.format(n=h)},
+                          coalesce(m.available, 0), coalesce(m.held, 0))
             FROM {entries} e LEFT JOIN moved m USING (member_id, entry_id)
-            WHERE (CASE WHEN e.credit_account = {a} THEN e.amount WHEN e.debit_account = {a} THEN -e.amount ELSE 0 END,
-                   CASE WHEN e.credit_account = {h} THEN e.amount WHEN e.debit_account = {h} THEN -e.amount ELSE 0 END)
+            WHERE ({effect.format(n=a)}, {effect.format(n=h)})
                   IS DISTINCT FROM (coalesce(m.available, 0), coalesce(m.held, 0))""",
         "entries_well_formed": f"""
             SELECT member_id::text, format('entry %s: kind %s, %s -> %s, amount %s', entry_id, kind,
@@ -123,7 +124,8 @@ def _checks(t: LedgerTables) -> dict[str, str]:
             WITH seqs AS (SELECT member_id, count(*) AS n, max(seq) AS top, min(seq) AS bottom,
                                  (array_agg(available_after ORDER BY seq DESC))[1] AS last_available
                           FROM {entries} GROUP BY member_id)
-            SELECT a.member_id::text, format('entry_seq %s but %s entries numbered %s..%s; last available_after %s, available %s',
+            SELECT a.member_id::text,
+                   format('entry_seq %s but %s entries numbered %s..%s; last available_after %s, available %s',
                    a.entry_seq, coalesce(s.n, 0), s.bottom, s.top, s.last_available, a.available)
             FROM {accounts} a LEFT JOIN seqs s USING (member_id)
             WHERE a.entry_seq <> coalesce(s.n, 0) OR (s.n > 0 AND (s.top <> a.entry_seq OR s.bottom <> 1
@@ -148,8 +150,10 @@ async def totals(tx: Tx, t: LedgerTables) -> Totals:
 
     def net(account: Acct) -> str:
         n = int(account)
-        return (f"coalesce(sum(amount) FILTER (WHERE credit_account = {n}), 0) - "
-                f"coalesce(sum(amount) FILTER (WHERE debit_account = {n}), 0)")
+        return (
+            f"coalesce(sum(amount) FILTER (WHERE credit_account = {n}), 0) - "
+            f"coalesce(sum(amount) FILTER (WHERE debit_account = {n}), 0)"
+        )
 
     flows = (
         await tx.execute(
@@ -169,9 +173,15 @@ async def totals(tx: Tx, t: LedgerTables) -> Totals:
         )
     ).one()
     return Totals(
-        issued=int(flows.issued), adjusted=int(flows.adjusted), redeemed=int(flows.redeemed),
-        offset=int(flows.offset), expired=int(flows.expired), clawed_back=int(flows.clawed_back),
-        available=int(balances.available), held=int(balances.held), pending=int(balances.pending),
+        issued=int(flows.issued),
+        adjusted=int(flows.adjusted),
+        redeemed=int(flows.redeemed),
+        offset=int(flows.offset),
+        expired=int(flows.expired),
+        clawed_back=int(flows.clawed_back),
+        available=int(balances.available),
+        held=int(balances.held),
+        pending=int(balances.pending),
         debt=int(balances.debt),
     )
 

@@ -17,9 +17,7 @@ from loyalty_members.members.schemas import IdentityIn, Member
 from loyalty_members.members.service import find_by_identity
 
 
-async def bind(
-    ctx: MembersContext, tx: Tx, member_id: UUID, data: IdentityIn, writes: WriteSet
-) -> Answer[Member]:
+async def bind(ctx: MembersContext, tx: Tx, member_id: UUID, data: IdentityIn, writes: WriteSet) -> Answer[Member]:
     """201 when newly bound, 200 when already bound to this member, 409 identity_taken when bound elsewhere."""
     row = await load(tx, member_id, lock=True)
     await tx.execute(
@@ -32,12 +30,18 @@ async def bind(
         raise IdentityTaken("This identity is already bound to another member")
     await tx.execute(
         insert(schema.identities).values(
-            provider=data.provider, external_id=data.external_id, member_id=member_id, bound_at=ctx.clock.now()
+            provider=data.provider,
+            external_id=data.external_id,
+            member_id=member_id,
+            bound_at=ctx.clock.now(),
         )
     )
     writes.insert(
         schema.common.outbox,
-        ctx.outbox.row("member.identity_bound", IdentityBound(member_id=str(member_id), provider=data.provider),
-                       member_id=member_id),
+        ctx.outbox.row(
+            "member.identity_bound",
+            IdentityBound(member_id=str(member_id), provider=data.provider),
+            member_id=member_id,
+        ),
     )
     return Answer(201, await member_body(ctx, tx, row))

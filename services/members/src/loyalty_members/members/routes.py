@@ -3,16 +3,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from loyalty_common.auth import principal_of, requires
-from loyalty_common.db import Tx
+from loyalty_common.db import TxDep
 from loyalty_common.http import problems
 from loyalty_common.idempotency import CallerScope, MemberScope, require_idempotency_key
 from loyalty_common.pagination import Cursor, Limit
 from loyalty_members.consents import service as consents
 from loyalty_members.consents.schemas import Consent, ConsentHistory, ConsentRequest
-from loyalty_members.context import MembersContext
+from loyalty_members.context import Ctx
 from loyalty_members.identities import service as identities
 from loyalty_members.members import service
 from loyalty_members.members.queries import load, member_body, parse_member_id
@@ -35,26 +35,29 @@ class MembersController(Controller):
         responses=problems(409, 422),
     )
     async def register(
-        self, request: Request[Any, Any, Any], data: RegisterRequest, tx: Tx, ctx: MembersContext
+        self, request: Request[Any, Any, Any], data: JSONBody[RegisterRequest], tx: TxDep, ctx: Ctx
     ) -> Response[Member]:
         return await ctx.idempotency.run(
-            request, tx, CallerScope(principal_of(request).name), data,
+            request,
+            tx,
+            CallerScope(principal_of(request).name),
+            data,
             lambda writes: service.register(ctx, tx, data, writes),
         )
 
     @get("/lookup", summary="Find a member by channel identity or by phone number", responses=problems(404))
     async def lookup(
         self,
-        tx: Tx,
-        ctx: MembersContext,
-        provider: Provider | None = None,
-        external_id: Annotated[str | None, Parameter(max_length=128)] = None,
-        phone: Annotated[str | None, Parameter(max_length=32)] = None,
+        tx: TxDep,
+        ctx: Ctx,
+        provider: FromQuery[Provider | None] = None,
+        external_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
+        phone: Annotated[str | None, QueryParameter(max_length=32)] = None,
     ) -> Member:
         return await service.lookup(ctx, tx, provider=provider, external_id=external_id, phone=phone)
 
     @get("/{member_id:str}", summary="A member's profile with tier progress", responses=problems(404))
-    async def get_member(self, member_id: str, tx: Tx, ctx: MembersContext) -> Member:
+    async def get_member(self, member_id: FromPath[str], tx: TxDep, ctx: Ctx) -> Member:
         return await member_body(ctx, tx, await load(tx, parse_member_id(member_id)))
 
     @patch(
@@ -64,11 +67,19 @@ class MembersController(Controller):
         responses=problems(404, 409, 422),
     )
     async def update(
-        self, request: Request[Any, Any, Any], member_id: str, data: UpdateRequest, tx: Tx, ctx: MembersContext
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[str],
+        data: JSONBody[UpdateRequest],
+        tx: TxDep,
+        ctx: Ctx,
     ) -> Response[Member]:
         member = parse_member_id(member_id)
         return await ctx.idempotency.run(
-            request, tx, MemberScope(member), data,
+            request,
+            tx,
+            MemberScope(member),
+            data,
             lambda writes: service.update_profile(ctx, tx, member, data, writes),
         )
 
@@ -80,11 +91,19 @@ class MembersController(Controller):
         responses=problems(404, 409),
     )
     async def bind_identity(
-        self, request: Request[Any, Any, Any], member_id: str, data: IdentityIn, tx: Tx, ctx: MembersContext
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[str],
+        data: JSONBody[IdentityIn],
+        tx: TxDep,
+        ctx: Ctx,
     ) -> Response[Member]:
         member = parse_member_id(member_id)
         return await ctx.idempotency.run(
-            request, tx, MemberScope(member), data,
+            request,
+            tx,
+            MemberScope(member),
+            data,
             lambda writes: identities.bind(ctx, tx, member, data, writes),
         )
 
@@ -96,20 +115,36 @@ class MembersController(Controller):
         responses=problems(404),
     )
     async def record_consent(
-        self, request: Request[Any, Any, Any], member_id: str, data: ConsentRequest, tx: Tx, ctx: MembersContext
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[str],
+        data: JSONBody[ConsentRequest],
+        tx: TxDep,
+        ctx: Ctx,
     ) -> Response[Consent]:
         member = parse_member_id(member_id)
         return await ctx.idempotency.run(
-            request, tx, MemberScope(member), data,
+            request,
+            tx,
+            MemberScope(member),
+            data,
             lambda writes: consents.record(ctx, tx, member, data, writes),
         )
 
-    @get("/{member_id:str}/consents", summary="Current consents and their full history", responses=problems(404))
-    async def consent_history(self, member_id: str, tx: Tx, ctx: MembersContext) -> ConsentHistory:
+    @get(
+        "/{member_id:str}/consents",
+        summary="Current consents and their full history",
+        responses=problems(404),
+    )
+    async def consent_history(self, member_id: FromPath[str], tx: TxDep, ctx: Ctx) -> ConsentHistory:
         return await consents.history(ctx, tx, parse_member_id(member_id))
 
-    @get("/{member_id:str}/referrals", summary="The member's invitees and their status", responses=problems(404))
+    @get(
+        "/{member_id:str}/referrals",
+        summary="The member's invitees and their status",
+        responses=problems(404),
+    )
     async def referrals(
-        self, member_id: str, tx: Tx, ctx: MembersContext, limit: Limit = 50, cursor: Cursor = None
+        self, member_id: FromPath[str], tx: TxDep, ctx: Ctx, limit: Limit = 50, cursor: Cursor = None
     ) -> ReferralPage:
         return await invitees(ctx, tx, parse_member_id(member_id), limit=limit, cursor=cursor)

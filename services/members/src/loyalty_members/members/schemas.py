@@ -36,9 +36,9 @@ class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class UpdateRequest(msgspec.Struct, forbid_unknown_fields=True):
-    nickname: Nickname | None | msgspec.UnsetType = msgspec.UNSET
-    birthday: date | None | msgspec.UnsetType = msgspec.UNSET
-    phone: PhoneText | None | msgspec.UnsetType = msgspec.UNSET
+    nickname: Nickname | msgspec.UnsetType | None = msgspec.UNSET
+    birthday: date | msgspec.UnsetType | None = msgspec.UNSET
+    phone: PhoneText | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class TierProgress(msgspec.Struct):

@@ -135,47 +135,80 @@ async def register(ctx: MembersContext, tx: Tx, data: RegisterRequest, writes: W
             referral_status = "pending"
 
     record = MemberRecord(
-        member_id=member_id, status="active", nickname=data.nickname, birthday=data.birthday,
-        phone_ciphertext=ciphertext, phone_key_id=key_id, referral_code=code, channel=data.channel,
-        tier="regular", qualifying_points=0, tier_held_until=None, created_at=now,
+        member_id=member_id,
+        status="active",
+        nickname=data.nickname,
+        birthday=data.birthday,
+        phone_ciphertext=ciphertext,
+        phone_key_id=key_id,
+        referral_code=code,
+        channel=data.channel,
+        tier="regular",
+        qualifying_points=0,
+        tier_held_until=None,
+        created_at=now,
     )
     await tx.execute(
         insert(schema.members).values(
-            **{k: v for k, v in vars(record).items()},
-            phone_blind_index=blind, tier_reached_at=None, updated_at=now, erased_at=None,
+            **vars(record),
+            phone_blind_index=blind,
+            tier_reached_at=None,
+            updated_at=now,
+            erased_at=None,
         )
     )
-    writes.insert(schema.identities, {"provider": provider, "external_id": external_id, "member_id": member_id,
-                                      "bound_at": now})
+    writes.insert(
+        schema.identities,
+        {"provider": provider, "external_id": external_id, "member_id": member_id, "bound_at": now},
+    )
     for consent in data.consents:
         writes.insert(
             schema.consents,
-            {"member_id": member_id, "consent_id": uuid.uuid4(), "purpose": consent.purpose,
-             "policy_version": consent.policy_version, "granted": consent.granted, "source": "registration",
-             "recorded_at": now},
+            {
+                "member_id": member_id,
+                "consent_id": uuid.uuid4(),
+                "purpose": consent.purpose,
+                "policy_version": consent.policy_version,
+                "granted": consent.granted,
+                "source": "registration",
+                "recorded_at": now,
+            },
         )
     if referral_status is not None:
         writes.insert(
             schema.referrals,
-            {"member_id": member_id, "inviter_member_id": inviter, "code": data.referral_code.strip().upper()
-             if data.referral_code else "", "status": referral_status, "reason": referral_reason,
-             "created_at": now, "decided_at": now if referral_status == "rejected" else None},
+            {
+                "member_id": member_id,
+                "inviter_member_id": inviter,
+                "code": data.referral_code.strip().upper() if data.referral_code else "",
+                "status": referral_status,
+                "reason": referral_reason,
+                "created_at": now,
+                "decided_at": now if referral_status == "rejected" else None,
+            },
         )
     writes.insert(
         schema.common.outbox,
         ctx.outbox.row(
             "member.registered",
-            MemberRegistered(member_id=str(member_id), channel=data.channel, has_phone=e164 is not None,
-                             referral_code_used=inviter is not None, registered_at=now.isoformat()),
+            MemberRegistered(
+                member_id=str(member_id),
+                channel=data.channel,
+                has_phone=e164 is not None,
+                referral_code_used=inviter is not None,
+                registered_at=now.isoformat(),
+            ),
             member_id=member_id,
         ),
     )
     if e164 is not None:
         writes.insert(
             schema.common.outbox,
-            ctx.outbox.row("member.phone_verified",
-                           MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
-                           member_id=member_id),
+            ctx.outbox.row(
+                "member.phone_verified",
+                MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
+                member_id=member_id,
+            ),
         )
     # Identity and consents are staged: the body lists the identity from what was just written.
     await writes.flush(tx)
@@ -213,8 +246,9 @@ async def update_profile(
     if data.phone is not msgspec.UNSET:
         if data.phone is None:
             if row.phone_blind_index is not None:
-                await tx.execute(delete(schema.phone_index).where(
-                    schema.phone_index.c.blind_index == row.phone_blind_index))
+                await tx.execute(
+                    delete(schema.phone_index).where(schema.phone_index.c.blind_index == row.phone_blind_index)
+                )
             changes.update(phone_ciphertext=None, phone_key_id=None, phone_blind_index=None)
         else:
             e164 = normalize(data.phone)
@@ -222,8 +256,9 @@ async def update_profile(
             if blind != row.phone_blind_index:
                 await claim_phone(ctx, tx, e164, member_id)
                 if row.phone_blind_index is not None:
-                    await tx.execute(delete(schema.phone_index).where(
-                        schema.phone_index.c.blind_index == row.phone_blind_index))
+                    await tx.execute(
+                        delete(schema.phone_index).where(schema.phone_index.c.blind_index == row.phone_blind_index)
+                    )
                 ciphertext, key_id = ctx.phones.encrypt(e164, member_id)
                 changes.update(phone_ciphertext=ciphertext, phone_key_id=key_id, phone_blind_index=blind)
                 phone_changed = True
@@ -231,12 +266,21 @@ async def update_profile(
         m = schema.members
         await tx.execute(update(m).where(m.c.member_id == member_id).values(**changes, updated_at=now))
         fields = sorted({"phone" if k.startswith("phone") else k for k in changes})
-        writes.insert(schema.common.outbox, ctx.outbox.row(
-            "member.updated", MemberUpdated(member_id=str(member_id), fields=fields), member_id=member_id))
+        writes.insert(
+            schema.common.outbox,
+            ctx.outbox.row(
+                "member.updated", MemberUpdated(member_id=str(member_id), fields=fields), member_id=member_id
+            ),
+        )
         if phone_changed:
-            writes.insert(schema.common.outbox, ctx.outbox.row(
-                "member.phone_verified", MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
-                member_id=member_id))
+            writes.insert(
+                schema.common.outbox,
+                ctx.outbox.row(
+                    "member.phone_verified",
+                    MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
+                    member_id=member_id,
+                ),
+            )
     return Answer(200, await member_body(ctx, tx, await load(tx, member_id)))
 
 

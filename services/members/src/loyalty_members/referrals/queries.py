@@ -45,8 +45,14 @@ async def invitees(ctx: MembersContext, tx: Tx, inviter: UUID, *, limit: int, cu
         query = query.where((r.c.created_at < at) | ((r.c.created_at == at) & (r.c.member_id < member)))
     rows = list(await tx.execute(query))
     items = [
-        Referral(row.member_id, mask_nickname(row.nickname), row.status, row.reason, display(row.created_at, ctx.tz),
-                 display_opt(row.decided_at, ctx.tz))
+        Referral(
+            row.member_id,
+            mask_nickname(row.nickname),
+            row.status,
+            row.reason,
+            display(row.created_at, ctx.tz),
+            display_opt(row.decided_at, ctx.tz),
+        )
         for row in rows[:limit]
     ]
     last = rows[limit - 1] if len(rows) > limit else None

@@ -4,7 +4,7 @@ import msgspec
 from litestar import Controller, get
 
 from loyalty_common.auth import requires
-from loyalty_members.context import MembersContext
+from loyalty_members.context import Ctx
 
 
 class TierBenefitsOut(msgspec.Struct):
@@ -33,7 +33,7 @@ class TiersController(Controller):
     guards = [requires("member")]
 
     @get("", summary="Tier definitions: name, threshold, multiplier, benefits")
-    async def tiers(self, ctx: MembersContext) -> TierList:
+    async def tiers(self, ctx: Ctx) -> TierList:
         policy = ctx.rules.tiers
         return TierList(
             items=[

@@ -31,8 +31,15 @@ async def account_row(tx: Tx, member_id: UUID) -> dict[str, Any]:
     entry = await members.lookup(tx, member_id)
     if entry is None or entry.status != "active" or row is not None:
         raise MemberNotFound()
-    return {"status": "active", "tier": entry.tier, "available": 0, "held": 0, "pending": 0, "debt": 0,
-            "lifetime_earned": 0}
+    return {
+        "status": "active",
+        "tier": entry.tier,
+        "available": 0,
+        "held": 0,
+        "pending": 0,
+        "debt": 0,
+        "lifetime_earned": 0,
+    }
 
 
 async def expiring(tx: Tx, member_id: UUID, *, until: datetime | None, limit: int | None) -> list[tuple[int, datetime]]:
@@ -50,14 +57,20 @@ async def expiring(tx: Tx, member_id: UUID, *, until: datetime | None, limit: in
     return [(int(r.points), r.expires_at) for r in await tx.execute(query)]
 
 
-async def entry_page(
-    tx: Tx, member_id: UUID, *, kind: str | None, before_seq: int | None, limit: int
-) -> list[Any]:
+async def entry_page(tx: Tx, member_id: UUID, *, kind: str | None, before_seq: int | None, limit: int) -> list[Any]:
     e = entries
     query = (
         select(
-            e.c.seq, e.c.entry_id, e.c.transaction_id, e.c.kind, e.c.points, e.c.available_after, e.c.reason,
-            e.c.reference, e.c.created_at, e.c.expires_at,
+            e.c.seq,
+            e.c.entry_id,
+            e.c.transaction_id,
+            e.c.kind,
+            e.c.points,
+            e.c.available_after,
+            e.c.reason,
+            e.c.reference,
+            e.c.created_at,
+            e.c.expires_at,
         )
         .where(e.c.member_id == member_id)
         .order_by(e.c.seq.desc())

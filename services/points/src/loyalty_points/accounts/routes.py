@@ -4,16 +4,16 @@ from datetime import timedelta
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from loyalty_common.auth import requires
-from loyalty_common.db import Tx
+from loyalty_common.db import TxDep
 from loyalty_common.ledger import Kind
 from loyalty_common.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from loyalty_common.timeutil import display, display_opt
 from loyalty_points.accounts import queries
 from loyalty_points.accounts.schemas import Account, EntryPage, ExpiringList, ExpiringPoints, LedgerEntry
-from loyalty_points.context import PointsContext
+from loyalty_points.context import Ctx
 from loyalty_points.members import parse_member_id
 
 
@@ -23,7 +23,7 @@ class AccountsController(Controller):
     guards = [requires("member")]
 
     @get("", summary="A member's balances, tier and next expiring points")
-    async def account(self, member_id: str, tx: Tx, ctx: PointsContext) -> Account:
+    async def account(self, member_id: FromPath[str], tx: TxDep, ctx: Ctx) -> Account:
         member = parse_member_id(member_id)
         row = await queries.account_row(tx, member)
         soon = await queries.expiring(tx, member, until=None, limit=3)
@@ -41,10 +41,10 @@ class AccountsController(Controller):
     @get("/entries", summary="The member's ledger entries, newest first")
     async def entries(
         self,
-        member_id: str,
-        tx: Tx,
-        ctx: PointsContext,
-        kind: Kind | None = None,
+        member_id: FromPath[str],
+        tx: TxDep,
+        ctx: Ctx,
+        kind: FromQuery[Kind | None] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> EntryPage:
@@ -52,7 +52,11 @@ class AccountsController(Controller):
         await queries.account_row(tx, member)
         after = decode_cursor(cursor, 1)
         rows = await queries.entry_page(
-            tx, member, kind=str(kind) if kind else None, before_seq=int(after[0]) if after else None, limit=limit
+            tx,
+            member,
+            kind=str(kind) if kind else None,
+            before_seq=int(after[0]) if after else None,
+            limit=limit,
         )
         items = [
             LedgerEntry(
@@ -74,10 +78,10 @@ class AccountsController(Controller):
     @get("/expiring", summary="Points expiring within the next days, soonest first")
     async def expiring(
         self,
-        member_id: str,
-        tx: Tx,
-        ctx: PointsContext,
-        within_days: Annotated[int, Parameter(ge=0, le=3650)] = 30,
+        member_id: FromPath[str],
+        tx: TxDep,
+        ctx: Ctx,
+        within_days: Annotated[int, QueryParameter(ge=0, le=3650)] = 30,
     ) -> ExpiringList:
         member = parse_member_id(member_id)
         await queries.account_row(tx, member)

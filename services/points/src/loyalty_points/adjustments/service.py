@@ -35,9 +35,12 @@ async def adjust(
     reason = f"Adjustment: {data.reason.strip()}"
     if data.points > 0:
         book.credit(
-            Kind.ADJUSTMENT, data.points, earned_at=now,
+            Kind.ADJUSTMENT,
+            data.points,
+            earned_at=now,
             expires_at=lot_expiry(now, ctx.tz, ctx.rules.expiry.validity_days),
-            reason=reason, reference=f"adjustment:{actor}",
+            reason=reason,
+            reference=f"adjustment:{actor}",
         )
     else:
         book.debit(Kind.ADJUSTMENT, -data.points, reason=reason, reference=f"adjustment:{actor}")
@@ -45,14 +48,20 @@ async def adjust(
         schema.common.outbox,
         ctx.outbox.row(
             "points.adjusted",
-            PointsAdjusted(member_id=str(member_id), transaction_id=str(book.transaction_id), points=data.points,
-                           reason=data.reason, actor=actor),
+            PointsAdjusted(
+                member_id=str(member_id),
+                transaction_id=str(book.transaction_id),
+                points=data.points,
+                reason=data.reason,
+                actor=actor,
+            ),
             member_id=member_id,
         ),
     )
     ctx.ledger.stage(book, writes)
     return Answer(
         201,
-        AdjustmentResult(transaction_id=book.transaction_id, points=data.points, available=book.available,
-                         debt=book.debt),
+        AdjustmentResult(
+            transaction_id=book.transaction_id, points=data.points, available=book.available, debt=book.debt
+        ),
     )

@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, post
+from litestar.params import JSONBody
 
 from loyalty_common.auth import requires
-from loyalty_common.db import Tx
+from loyalty_common.db import TxDep
 from loyalty_common.http import problems
 from loyalty_common.idempotency import MemberScope, require_idempotency_key
-from loyalty_points.context import PointsContext
+from loyalty_points.context import Ctx
 from loyalty_points.earning import service
 from loyalty_points.earning.schemas import PurchaseRequest, PurchaseResult, RefundRequest, RefundResult
 from loyalty_points.members import parse_member_id
@@ -26,11 +27,14 @@ class EarningController(Controller):
         responses=problems(404, 409, 422),
     )
     async def purchase(
-        self, request: Request[Any, Any, Any], data: PurchaseRequest, tx: Tx, ctx: PointsContext
+        self, request: Request[Any, Any, Any], data: JSONBody[PurchaseRequest], tx: TxDep, ctx: Ctx
     ) -> Response[PurchaseResult]:
         member_id = parse_member_id(data.member_id)
         return await ctx.idempotency.run(
-            request, tx, MemberScope(member_id), data,
+            request,
+            tx,
+            MemberScope(member_id),
+            data,
             lambda writes: service.earn_purchase(ctx, tx, data, member_id, writes),
         )
 
@@ -41,10 +45,13 @@ class EarningController(Controller):
         responses=problems(404, 409, 422),
     )
     async def refund(
-        self, request: Request[Any, Any, Any], data: RefundRequest, tx: Tx, ctx: PointsContext
+        self, request: Request[Any, Any, Any], data: JSONBody[RefundRequest], tx: TxDep, ctx: Ctx
     ) -> Response[RefundResult]:
         member_id = parse_member_id(data.member_id)
         return await ctx.idempotency.run(
-            request, tx, MemberScope(member_id), data,
+            request,
+            tx,
+            MemberScope(member_id),
+            data,
             lambda writes: service.refund_order(ctx, tx, data, member_id, writes),
         )

@@ -11,8 +11,9 @@ def purchase_points(amount_fen: int, multiplier: Decimal, fen_per_point: int) ->
     return int((Decimal(base) * multiplier).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def clawback_due(*, earned: int, order_amount_fen: int, refunded_before_fen: int, refund_fen: int,
-                 clawed_before: int) -> int:
+def clawback_due(
+    *, earned: int, order_amount_fen: int, refunded_before_fen: int, refund_fen: int, clawed_before: int
+) -> int:
     """Points a refund takes back, in proportion to the money refunded.
 
     Computed on the running total (floor of earned × refunded so far / order amount, less what earlier refunds

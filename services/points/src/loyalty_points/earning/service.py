@@ -32,8 +32,12 @@ async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
     return (
         await tx.execute(
             select(
-                orders.c.amount_fen, orders.c.points, orders.c.refunded_fen, orders.c.clawed_back,
-                orders.c.entry_id, orders.c.lot_id,
+                orders.c.amount_fen,
+                orders.c.points,
+                orders.c.refunded_fen,
+                orders.c.clawed_back,
+                orders.c.entry_id,
+                orders.c.lot_id,
             ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
         )
     ).first()
@@ -67,8 +71,12 @@ async def earn_purchase(
             ctx.outbox.row(
                 "points.earned",
                 PointsEarned(
-                    member_id=str(member_id), transaction_id=str(book.transaction_id), kind=Kind.PURCHASE,
-                    points=points, earned_at=data.paid_at.isoformat(), reference=entry.reference,
+                    member_id=str(member_id),
+                    transaction_id=str(book.transaction_id),
+                    kind=Kind.PURCHASE,
+                    points=points,
+                    earned_at=data.paid_at.isoformat(),
+                    reference=entry.reference,
                 ),
                 member_id=member_id,
             ),
@@ -152,8 +160,13 @@ async def refund_order(
             ctx.outbox.row(
                 "points.clawed_back",
                 PointsClawedBack(
-                    member_id=str(member_id), transaction_id=str(book.transaction_id), points=due,
-                    order_id=data.order_id, refund_id=data.refund_id, debt=book.debt, occurred_at=now.isoformat(),
+                    member_id=str(member_id),
+                    transaction_id=str(book.transaction_id),
+                    points=due,
+                    order_id=data.order_id,
+                    refund_id=data.refund_id,
+                    debt=book.debt,
+                    occurred_at=now.isoformat(),
                 ),
                 member_id=member_id,
             ),

@@ -57,8 +57,13 @@ async def expire(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, progr
                     schema.common.outbox,
                     ctx.outbox.row(
                         "points.expired",
-                        {"member_id": str(book.member_id), "transaction_id": str(book.transaction_id),
-                         "points": points, "lots": len(entries), "as_of": as_of.isoformat()},
+                        {
+                            "member_id": str(book.member_id),
+                            "transaction_id": str(book.transaction_id),
+                            "points": points,
+                            "lots": len(entries),
+                            "as_of": as_of.isoformat(),
+                        },
                         member_id=book.member_id,
                     ),
                 )

@@ -5,7 +5,7 @@ from litestar import Controller, get
 
 from loyalty_common.auth import requires
 from loyalty_common.rules import ProgrammeRules
-from loyalty_points.context import PointsContext
+from loyalty_points.context import Ctx
 
 
 class TierView(msgspec.Struct):
@@ -34,13 +34,22 @@ class RulesView(msgspec.Struct):
 
 
 def rules_view(rules: ProgrammeRules, timezone: str) -> RulesView:
-    e, x, o, i, a, lb = (rules.earning, rules.expiry, rules.offset, rules.invites, rules.activities,
-                         rules.leaderboards)
+    e, x, o, i, a, lb = (
+        rules.earning,
+        rules.expiry,
+        rules.offset,
+        rules.invites,
+        rules.activities,
+        rules.leaderboards,
+    )
     offset_points_per_10_yuan = o.step_points * 1000 // o.step_fen
     summary = [
         f"Earn 1 point for every ¥{e.fen_per_point // 100} paid in cash, times your tier's multiplier, rounded down.",
-        *(f"{t.name.capitalize()}: {t.threshold} points earned in the last {rules.tiers.qualifying_window_months} "
-          f"months, ×{t.multiplier}" for t in rules.tiers.ladder),
+        *(
+            f"{t.name.capitalize()}: {t.threshold} points earned in the last {rules.tiers.qualifying_window_months} "
+            f"months, ×{t.multiplier}"
+            for t in rules.tiers.ladder
+        ),
         f"A tier is kept at least {rules.tiers.hold_months} months once reached.",
         f"Points are valid for {x.validity_days} days: they expire at the end of the day, {x.validity_days} days "
         f"after they were earned. The points that expire soonest are always used first.",
@@ -51,7 +60,8 @@ def rules_view(rules: ProgrammeRules, timezone: str) -> RulesView:
         f"Pay with points: {offset_points_per_10_yuan} points = ¥10, in steps of {o.step_points} points, up to "
         f"{o.max_percent_of_order}% of an order.",
         "Weekly and monthly leaderboards: the top three get "
-        + " / ".join(str(p) for p in lb.prizes) + " bonus points.",
+        + " / ".join(str(p) for p in lb.prizes)
+        + " bonus points.",
     ]
     if e.pending_days:
         summary.insert(1, f"Purchase points become spendable {e.pending_days} days after payment.")
@@ -63,11 +73,17 @@ def rules_view(rules: ProgrammeRules, timezone: str) -> RulesView:
             for t in rules.tiers.ladder
         ],
         expiry={"validity_days": x.validity_days, "reminder_days": x.reminder_days},
-        activities={"kinds": [ActivityView(k.kind, k.points, k.requires_moderation) for k in a.kinds],
-                    "daily_cap": a.daily_cap},
+        activities={
+            "kinds": [ActivityView(k.kind, k.points, k.requires_moderation) for k in a.kinds],
+            "daily_cap": a.daily_cap,
+        },
         invites={"points": i.points, "monthly_limit": i.monthly_limit},
-        offset={"step_points": o.step_points, "step_fen": o.step_fen,
-                "max_percent_of_order": o.max_percent_of_order, "hold_minutes": o.hold_minutes},
+        offset={
+            "step_points": o.step_points,
+            "step_fen": o.step_fen,
+            "max_percent_of_order": o.max_percent_of_order,
+            "hold_minutes": o.hold_minutes,
+        },
         leaderboards={"prizes": lb.prizes, "counted_kinds": lb.counted_kinds},
         summary=summary,
     )
@@ -79,5 +95,5 @@ class RulesController(Controller):
     guards = [requires("member")]
 
     @get("", summary="The programme's rules, as members may read them")
-    async def rules(self, ctx: PointsContext) -> RulesView:
+    async def rules(self, ctx: Ctx) -> RulesView:
         return rules_view(ctx.rules, ctx.settings.timezone_name)

@@ -20,8 +20,10 @@ MEMBER = ", ".join(str(int(a)) for a in sorted(MEMBER_ACCOUNTS))
 def _net_in(account: Acct) -> str:
     """Points that flowed into a system account (credits less debits)."""
     n = int(account)
-    return (f"coalesce(sum(amount) FILTER (WHERE credit_account = {n}), 0)"
-            f" - coalesce(sum(amount) FILTER (WHERE debit_account = {n}), 0)")
+    return (
+        f"coalesce(sum(amount) FILTER (WHERE credit_account = {n}), 0)"
+        f" - coalesce(sum(amount) FILTER (WHERE debit_account = {n}), 0)"
+    )
 
 
 FLOWS = f"""

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.auth import requires
@@ -13,7 +13,7 @@ from loyalty_common.errors import FieldError, ValidationFailed
 from loyalty_common.ledger import verify
 from loyalty_common.timeutil import display_opt
 from loyalty_points import schema
-from loyalty_points.context import PointsContext
+from loyalty_points.context import Ctx
 from loyalty_points.reports import queries
 from loyalty_points.reports.schemas import Summary, VerifyProblem, VerifyReport, VerifyTotals
 
@@ -44,9 +44,17 @@ async def verify_ledger(engine: AsyncEngine) -> VerifyReport:
         problems=[VerifyProblem(p.check, p.detail, p.member_id) for p in report.problems],
         counts=report.counts,
         totals=VerifyTotals(
-            issued=t.issued, adjusted=t.adjusted, redeemed=t.redeemed, offset=t.offset, expired=t.expired,
-            clawed_back=t.clawed_back, outstanding=t.outstanding, available=t.available, held=t.held,
-            pending=t.pending, debt=t.debt,
+            issued=t.issued,
+            adjusted=t.adjusted,
+            redeemed=t.redeemed,
+            offset=t.offset,
+            expired=t.expired,
+            clawed_back=t.clawed_back,
+            outstanding=t.outstanding,
+            available=t.available,
+            held=t.held,
+            pending=t.pending,
+            debt=t.debt,
         ),
     )
 
@@ -64,9 +72,9 @@ class LedgerAdminController(Controller):
     async def summary(
         self,
         state: State,
-        ctx: PointsContext,
-        from_: Annotated[str | None, Parameter(query="from", description="RFC 3339; default: all time")] = None,
-        to: Annotated[str | None, Parameter(description="RFC 3339; default: now")] = None,
+        ctx: Ctx,
+        from_: Annotated[str | None, QueryParameter(name="from", description="RFC 3339; default: all time")] = None,
+        to: Annotated[str | None, QueryParameter(description="RFC 3339; default: now")] = None,
     ) -> Summary:
         start, end = _instant("from", from_), _instant("to", to)
         if start is not None and end is not None and end < start:

@@ -99,9 +99,7 @@ def upgrade() -> None:
         schema="members",
         comment="Lookup: a channel identity (OneID) and the member it is bound to",
     )
-    op.create_index(
-        op.f("ix_identities_member_id"), "identities", ["member_id"], unique=False, schema="members"
-    )
+    op.create_index(op.f("ix_identities_member_id"), "identities", ["member_id"], unique=False, schema="members")
     op.create_table(
         "job_runs",
         sa.Column("run_id", sa.UUID(), nullable=False),
@@ -126,9 +124,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_job_runs_job_started_at"), "job_runs", ["job", "started_at"], unique=False, schema="members"
     )
-    op.create_index(
-        op.f("ix_job_runs_started_at"), "job_runs", ["started_at"], unique=False, schema="members"
-    )
+    op.create_index(op.f("ix_job_runs_started_at"), "job_runs", ["started_at"], unique=False, schema="members")
     op.create_table(
         "members",
         sa.Column("member_id", sa.UUID(), nullable=False),
@@ -148,9 +144,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('active', 'erased')", name=op.f("ck_members_status_known")),
-        sa.CheckConstraint(
-            "tier IN ('regular', 'silver', 'gold', 'diamond')", name=op.f("ck_members_tier_known")
-        ),
+        sa.CheckConstraint("tier IN ('regular', 'silver', 'gold', 'diamond')", name=op.f("ck_members_tier_known")),
         sa.PrimaryKeyConstraint("member_id", name=op.f("pk_members")),
         schema="members",
         comment="Members. The phone is kept only as AES-GCM ciphertext (with its key id) and a keyed blind index",
@@ -187,9 +181,7 @@ def upgrade() -> None:
         schema="members",
         comment="Lookup: keyed hash of a phone number and the member who has it (one member per phone)",
     )
-    op.create_index(
-        op.f("ix_phone_index_member_id"), "phone_index", ["member_id"], unique=False, schema="members"
-    )
+    op.create_index(op.f("ix_phone_index_member_id"), "phone_index", ["member_id"], unique=False, schema="members")
     op.create_table(
         "referral_codes",
         sa.Column("code", sa.Text(), nullable=False),
@@ -210,9 +202,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('pending', 'rewarded', 'rejected')", name=op.f("ck_referrals_status_known")
-        ),
+        sa.CheckConstraint("status IN ('pending', 'rewarded', 'rejected')", name=op.f("ck_referrals_status_known")),
         sa.PrimaryKeyConstraint("member_id", name=op.f("pk_referrals")),
         schema="members",
         comment="The referral each invitee registered with (member_id is the invitee), and what became of it",
@@ -253,9 +243,7 @@ def upgrade() -> None:
         SELECT member_id, status, tier, nickname, created_at FROM members.members
         """
     )
-    op.execute(
-        "COMMENT ON VIEW members.member_directory IS 'Published read interface of the members service'"
-    )
+    op.execute("COMMENT ON VIEW members.member_directory IS 'Published read interface of the members service'")
 
 
 def downgrade() -> None:
@@ -286,9 +274,7 @@ def downgrade() -> None:
     op.drop_table("idempotency_keys", schema="members")
     op.drop_index(op.f("ix_consents_member_id_purpose_recorded_at"), table_name="consents", schema="members")
     op.drop_table("consents", schema="members")
-    op.drop_index(
-        op.f("ix_caller_idempotency_keys_created_at"), table_name="caller_idempotency_keys", schema="members"
-    )
+    op.drop_index(op.f("ix_caller_idempotency_keys_created_at"), table_name="caller_idempotency_keys", schema="members")
     op.drop_table("caller_idempotency_keys", schema="members")
     op.drop_table("api_keys", schema="members")
     # ### end Alembic commands ###

@@ -289,9 +289,7 @@ def downgrade() -> None:
         schema="points",
         postgresql_where=sa.text("available > 0 OR held > 0"),
     )
-    op.drop_index(
-        "ix_lots_due", table_name="lots", schema="points", postgresql_where=sa.text("available > 0")
-    )
+    op.drop_index("ix_lots_due", table_name="lots", schema="points", postgresql_where=sa.text("available > 0"))
     op.drop_table("lots", schema="points")
     op.drop_index(op.f("ix_lot_movements_member_id_lot_id"), table_name="lot_movements", schema="points")
     op.drop_table("lot_movements", schema="points")
@@ -309,9 +307,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("corrects_entry_id IS NOT NULL"),
     )
     op.drop_table("entries", schema="points")
-    op.drop_index(
-        op.f("ix_caller_idempotency_keys_created_at"), table_name="caller_idempotency_keys", schema="points"
-    )
+    op.drop_index(op.f("ix_caller_idempotency_keys_created_at"), table_name="caller_idempotency_keys", schema="points")
     op.drop_table("caller_idempotency_keys", schema="points")
     op.drop_table("api_keys", schema="points")
     op.drop_table("accounts", schema="points")
