@@ -254,6 +254,21 @@ def _field_errors(exc: HTTPException) -> list[FieldError]:
     return errors
 
 
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def msgspec_field_error(exc: Exception) -> FieldError:
+    """`Expected int, got str - at $.identity.provider` -> field `identity.provider`."""
+    match = _AT.match(str(exc))
+    message = match.group("message") if match else str(exc)
+    path = (match.group("path") or "") if match else ""
+    path = path.lstrip(".")
+    named = _BACKTICKED.search(message)
+    if named and ("missing required field" in message or "unknown field" in message):
+        path = f"{path}.{named.group(1)}" if path else named.group(1)
+    return FieldError(field=path or "body", message=message)
+
+
 def to_loyalty_error(exc: Exception) -> LoyaltyError:
     if isinstance(exc, LoyaltyError):
         return exc

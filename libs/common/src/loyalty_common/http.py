@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from litestar import Litestar, Response, get
+import msgspec
+from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
@@ -25,7 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from loyalty_common.auth import PUBLIC_PATHS, ApiKeyMiddleware, KeyRing
 from loyalty_common.clock import Clock
 from loyalty_common.db import create_engine, ping, provide_transaction
-from loyalty_common.errors import PROBLEM_JSON, LoyaltyError, Problem, exception_handler, to_loyalty_error
+from loyalty_common.errors import (
+    PROBLEM_JSON,
+    FieldError,
+    LoyaltyError,
+    Problem,
+    ValidationFailed,
+    exception_handler,
+    msgspec_field_error,
+    to_loyalty_error,
+)
 from loyalty_common.settings import Settings
 from loyalty_common.tables import CommonTables
 
@@ -93,6 +103,39 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+_BODY_TYPES: dict[int, Any] = {}
+
+
+def _body_type(handler: Any) -> Any:
+    key = id(handler)
+    if key not in _BODY_TYPES:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        _BODY_TYPES[key] = field.annotation if field is not None else None
+    return _BODY_TYPES[key]
+
+
+async def validate_body_strictly(request: Request[Any, Any, Any]) -> None:
+    """JSON bodies are decoded strictly: a wrong type is an error, never coerced ("100" is not 100).
+
+    Runs before the handler's own (lenient) parsing, so every body error is a 400 validation_error that names
+    the field by its path.
+    """
+    body_type = _body_type(request.route_handler)
+    if body_type is None:
+        return
+    body = await request.body()
+    if not body.strip():
+        if type(None) in getattr(body_type, "__args__", ()):
+            return
+        raise ValidationFailed([FieldError("body", "a JSON body is required")])
+    try:
+        msgspec.json.decode(body, type=body_type, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed([msgspec_field_error(exc)]) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed([FieldError("body", str(exc))]) from None
+
+
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
@@ -157,6 +200,7 @@ def create_service_app(
             ),
             security=[{"BearerKey": []}],
         ),
+        before_request=validate_body_strictly,
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"settings": settings, "clock": clock}),
         debug=False,
