@@ -355,7 +355,9 @@ async def test_verify_and_summary_on_a_ledger_of_its_own(fresh_db) -> None:
     r = await api.points.get("/v1/admin/points/reports/summary", params=window, headers=headers(ADMIN_KEY))
     empty = r.json()
     assert (empty["issued"], empty["outstanding"]) == (0, 0)
-    r = await api.points.get("/v1/admin/points/reports/summary", params={"from": "yesterday"}, headers=headers(ADMIN_KEY))
+    r = await api.points.get(
+        "/v1/admin/points/reports/summary", params={"from": "yesterday"}, headers=headers(ADMIN_KEY)
+    )
     assert_problem(r, 400, "validation_error")
 
 
