@@ -45,7 +45,8 @@ lint: env ## ruff (lint and format check) and mypy --strict
 	$(UV) run --frozen mypy
 
 format: env ## apply ruff's formatting and safe fixes
-	$(UV) run --frozen ruff check --fix libs services tests bench
+	$(UV) run --frozen ruff format libs services tests bench
+	$(UV) run --frozen ruff check --fix --exit-zero libs services tests bench
 	$(UV) run --frozen ruff format libs services tests bench
 
 bench: env ## the benchmark: services against pgbench on the same machine (BENCH_QUICK=1 for a short run)
