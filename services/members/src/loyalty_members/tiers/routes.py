@@ -4,6 +4,7 @@ import msgspec
 from litestar import Controller, get
 
 from loyalty_common.auth import requires
+from loyalty_common.http import problems
 from loyalty_members.context import Ctx
 
 
@@ -32,7 +33,7 @@ class TiersController(Controller):
     tags = ["tiers"]
     guards = [requires("member")]
 
-    @get("", summary="Tier definitions: name, threshold, multiplier, benefits")
+    @get("", summary="Tier definitions: name, threshold, multiplier, benefits", responses=problems())
     async def tiers(self, ctx: Ctx) -> TierList:
         policy = ctx.rules.tiers
         return TierList(

@@ -8,6 +8,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from loyalty_common.auth import requires
 from loyalty_common.db import TxDep
+from loyalty_common.http import problems
 from loyalty_common.ledger import Kind
 from loyalty_common.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from loyalty_common.timeutil import display, display_opt
@@ -22,7 +23,7 @@ class AccountsController(Controller):
     tags = ["accounts"]
     guards = [requires("member")]
 
-    @get("", summary="A member's balances, tier and next expiring points")
+    @get("", summary="A member's balances, tier and next expiring points", responses=problems(404))
     async def account(self, member_id: FromPath[str], tx: TxDep, ctx: Ctx) -> Account:
         member = parse_member_id(member_id)
         row = await queries.account_row(tx, member)
@@ -38,7 +39,7 @@ class AccountsController(Controller):
             expiring=[ExpiringPoints(points, display(at, ctx.tz)) for points, at in soon],
         )
 
-    @get("/entries", summary="The member's ledger entries, newest first")
+    @get("/entries", summary="The member's ledger entries, newest first", responses=problems(404))
     async def entries(
         self,
         member_id: FromPath[str],
@@ -75,7 +76,7 @@ class AccountsController(Controller):
         next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
         return EntryPage(items=items, next_cursor=next_cursor)
 
-    @get("/expiring", summary="Points expiring within the next days, soonest first")
+    @get("/expiring", summary="Points expiring within the next days, soonest first", responses=problems(404))
     async def expiring(
         self,
         member_id: FromPath[str],

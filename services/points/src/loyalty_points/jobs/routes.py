@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from loyalty_common.auth import requires
 from loyalty_common.errors import ResourceNotFound
+from loyalty_common.http import problems
 from loyalty_common.jobs import JobRun, recent_runs, run_job
 from loyalty_common.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from loyalty_common.timeutil import display, display_opt
@@ -58,7 +59,12 @@ class JobsController(Controller):
     tags = ["admin", "jobs"]
     guards = [requires("admin")]
 
-    @post("/{job:str}/run", status_code=201, summary="Run a job now (the same code the scheduler runs)")
+    @post(
+        "/{job:str}/run",
+        status_code=201,
+        summary="Run a job now (the same code the scheduler runs)",
+        responses=problems(404),
+    )
     async def run(
         self,
         request: Request[Any, Any, Any],
@@ -75,7 +81,7 @@ class JobsController(Controller):
         result = await run_job(state.engine, schema.common, jobs[job], as_of, clock=ctx.clock, trigger=f"api:{actor}")
         return run_out(result, ctx)
 
-    @get("/runs", summary="Job runs, newest first")
+    @get("/runs", summary="Job runs, newest first", responses=problems())
     async def runs(
         self,
         state: State,

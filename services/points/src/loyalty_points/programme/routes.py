@@ -4,6 +4,7 @@ import msgspec
 from litestar import Controller, get
 
 from loyalty_common.auth import requires
+from loyalty_common.http import problems
 from loyalty_common.rules import ProgrammeRules
 from loyalty_points.context import Ctx
 
@@ -94,6 +95,6 @@ class RulesController(Controller):
     tags = ["programme"]
     guards = [requires("member")]
 
-    @get("", summary="The programme's rules, as members may read them")
+    @get("", summary="The programme's rules, as members may read them", responses=problems())
     async def rules(self, ctx: Ctx) -> RulesView:
         return rules_view(ctx.rules, ctx.settings.timezone_name)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.auth import requires
 from loyalty_common.errors import FieldError, ValidationFailed
+from loyalty_common.http import problems
 from loyalty_common.ledger import verify
 from loyalty_common.timeutil import display_opt
 from loyalty_points import schema
@@ -64,11 +65,15 @@ class LedgerAdminController(Controller):
     tags = ["admin"]
     guards = [requires("admin")]
 
-    @get("/ledger/verify", summary="Check every ledger invariant over the whole ledger")
+    @get("/ledger/verify", summary="Check every ledger invariant over the whole ledger", responses=problems())
     async def verify(self, state: State) -> VerifyReport:
         return await verify_ledger(state.engine)
 
-    @get("/reports/summary", summary="Points issued, redeemed, offset, expired, clawed back and adjusted")
+    @get(
+        "/reports/summary",
+        summary="Points issued, redeemed, offset, expired, clawed back and adjusted",
+        responses=problems(404),
+    )
     async def summary(
         self,
         state: State,
