@@ -125,8 +125,8 @@ class LedgerMachine(RuleBasedStateMachine):
                     member = uuid.uuid4()
                     await tx.execute(
                         text(
-                            "INSERT INTO members.members (member_id, status, referral_code, tier, qualifying_points,"
-                            " created_at, updated_at) VALUES (:m, 'active', :c, 'regular', 0, now(), now())"
+                            "INSERT INTO members.members (member_id, status, referral_code, tier,"
+                            " created_at, updated_at) VALUES (:m, 'active', :c, 'regular', now(), now())"
                         ),
                         {"m": member, "c": secrets.token_hex(5)},
                     )

@@ -19,7 +19,8 @@ class PointsEarned(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PointsClawedBack(msgspec.Struct, frozen=True, kw_only=True):
-    """points.clawed_back v1: a refund took back points an order had earned (reduces qualifying points)."""
+    """points.clawed_back v1: a refund took back points an order had earned (reduces qualifying points and
+    the score of the period the order was paid in; `earned_at` is that payment's time)."""
 
     member_id: str
     transaction_id: str
@@ -28,6 +29,55 @@ class PointsClawedBack(msgspec.Struct, frozen=True, kw_only=True):
     refund_id: str
     debt: int
     occurred_at: str
+    earned_at: str
+    kind: str = "purchase"
+
+
+class PointsExpired(msgspec.Struct, frozen=True, kw_only=True):
+    """points.expired v1: lots reached the end of their validity."""
+
+    member_id: str
+    transaction_id: str
+    points: int
+    lots: int
+    as_of: str
+
+
+class ExpiringLot(msgspec.Struct, frozen=True):
+    points: int
+    expires_at: str
+
+
+class PointsExpiringSoon(msgspec.Struct, frozen=True, kw_only=True):
+    """points.expiring_soon v1: points will expire within `days_ahead` days (a reminder to push)."""
+
+    member_id: str
+    days_ahead: int
+    points: int
+    expires_at: str
+    lots: list[ExpiringLot]
+    marketing_allowed: bool = True
+
+
+class TierChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """tier.changed v1: a member moved up (at once) or down (at review) the tier ladder."""
+
+    member_id: str
+    from_tier: str
+    to_tier: str
+    qualifying_points: int
+    reason: str
+    changed_at: str
+    held_until: str | None
+
+
+class ReferralQualified(msgspec.Struct, frozen=True, kw_only=True):
+    """referral.qualified v1: an invitee registered with the inviter's code and a phone number; the inviter
+    earns the invite points. `member_id` is the inviter."""
+
+    member_id: str
+    invitee_member_id: str
+    qualified_at: str
 
 
 class PointsAdjusted(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +133,10 @@ class ConsentRecorded(msgspec.Struct, frozen=True, kw_only=True):
 EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "points.earned": PointsEarned,
     "points.clawed_back": PointsClawedBack,
+    "points.expired": PointsExpired,
+    "points.expiring_soon": PointsExpiringSoon,
+    "tier.changed": TierChanged,
+    "referral.qualified": ReferralQualified,
     "points.adjusted": PointsAdjusted,
     "member.registered": MemberRegistered,
     "member.updated": MemberUpdated,

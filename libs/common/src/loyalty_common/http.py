@@ -3,6 +3,7 @@ probes, request logs and the OpenAPI document at /schema/openapi.json."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,6 +37,7 @@ from loyalty_common.errors import (
     msgspec_field_error,
     to_loyalty_error,
 )
+from loyalty_common.eventbus import Consumer
 from loyalty_common.settings import Settings
 from loyalty_common.tables import CommonTables
 
@@ -55,6 +57,7 @@ class ServiceSpec:
     common_tables: CommonTables
     dependencies: dict[str, Provide] = field(default_factory=dict)
     readiness: Callable[[State], Awaitable[list[str]]] | None = None
+    consumers: Callable[[AsyncEngine], list[Consumer]] | None = None
     on_startup: list[Callable[[Litestar], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[Litestar], Awaitable[None]]] = field(default_factory=list)
 
@@ -146,7 +149,12 @@ def _request_id(scope: Scope) -> str:
 
 
 def create_service_app(
-    spec: ServiceSpec, settings: Settings, clock: Clock, engine: AsyncEngine | None = None
+    spec: ServiceSpec,
+    settings: Settings,
+    clock: Clock,
+    engine: AsyncEngine | None = None,
+    *,
+    run_consumers: bool = True,
 ) -> Litestar:
     owns_engine = engine is None
 
@@ -154,11 +162,18 @@ def create_service_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.engine = engine or create_engine(settings, application_name=f"loyalty-{spec.name}")
         app.state.keyring = KeyRing(settings.api_keys, app.state.engine, spec.common_tables, clock)
+        stop = asyncio.Event()
+        consumers = spec.consumers(app.state.engine) if spec.consumers and run_consumers else []
+        app.state.consumers = consumers
+        app.state.consumer_tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
         for hook in spec.on_startup:
             await hook(app)
         try:
             yield
         finally:
+            stop.set()
+            if app.state.consumer_tasks:
+                await asyncio.wait(app.state.consumer_tasks, timeout=10)
             for hook in spec.on_shutdown:
                 await hook(app)
             if owns_engine:
@@ -172,13 +187,16 @@ def create_service_app(
     @get("/readyz", include_in_schema=True, tags=["operations"])
     async def readyz(state: State) -> Response[dict[str, Any]]:
         """Ready to serve: the database answers and the service's own checks pass."""
-        problems: list[str] = []
+        found: list[str] = []
         if not await ping(state.engine):
-            problems.append("database unreachable")
+            found.append("database unreachable")
         elif spec.readiness is not None:
-            problems.extend(await spec.readiness(state))
-        status = 503 if problems else 200
-        return Response({"status": "ok" if not problems else "unavailable", "problems": problems}, status_code=status)
+            found.extend(await spec.readiness(state))
+        for task in state.consumer_tasks:
+            if task.done():
+                found.append("an event consumer has stopped")
+        status = 503 if found else 200
+        return Response({"status": "ok" if not found else "unavailable", "problems": found}, status_code=status)
 
     auth = DefineMiddleware(ApiKeyMiddleware, exclude=[f"^{p}" for p in PUBLIC_PATHS])
     return Litestar(
@@ -202,7 +220,7 @@ def create_service_app(
         ),
         before_request=validate_body_strictly,
         request_max_body_size=MAX_BODY_BYTES,
-        state=State({"settings": settings, "clock": clock}),
+        state=State({"settings": settings, "clock": clock, "consumer_tasks": []}),
         debug=False,
     )
 

@@ -46,6 +46,7 @@ class TierPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ladder: list[TierRule] = msgspec.field(default_factory=_default_tiers)
     qualifying_window_months: int = 12
     hold_months: int = 12
+    qualifying_kinds: list[str] = msgspec.field(default_factory=lambda: ["purchase", "activity", "invite"])
 
 
 class EarningRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

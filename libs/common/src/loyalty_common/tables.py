@@ -50,6 +50,10 @@ class CommonTables:
     caller_idempotency_keys: Table
     outbox: Table
     job_runs: Table
+    inbox: Table
+    consumer_positions: Table
+    event_retries: Table
+    dead_letters: Table
 
 
 def define_common_tables(metadata: MetaData) -> CommonTables:
@@ -99,10 +103,14 @@ def define_common_tables(metadata: MetaData) -> CommonTables:
         Column("event_version", Integer, nullable=False, server_default=text("1")),
         Column("payload", JSONB, nullable=False),
         ts("occurred_at"),
+        # The writing transaction's id: consumers read only below the oldest running transaction, so an event
+        # that commits late is never skipped, and a member's events (whose transactions serialize on the
+        # member's lock) come out in the order they happened.
+        Column("xid", BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text)::bigint")),
         ts("published_at", nullable=True),
         PrimaryKeyConstraint("member_id", "seq"),
         UniqueConstraint("member_id", "event_id"),
-        Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+        Index("ix_outbox_position", "xid", "seq"),
         comment="Events written in the same transaction as the change they announce (transactional outbox)",
     )
     job_runs = Table(
@@ -122,10 +130,66 @@ def define_common_tables(metadata: MetaData) -> CommonTables:
         Index(None, "started_at"),
         comment="Every run of a scheduled job: when, as of when, what it did, how it ended",
     )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("member_id", UUID(as_uuid=True), nullable=False),
+        Column("consumer", Text, nullable=False),
+        Column("event_id", UUID(as_uuid=True), nullable=False),
+        ts("processed_at"),
+        PrimaryKeyConstraint("member_id", "consumer", "event_id"),
+        comment="Events a consumer has handled: a second delivery of one is recognised and skipped",
+    )
+    consumer_positions = Table(
+        "consumer_positions",
+        metadata,
+        Column("consumer", Text, primary_key=True),
+        Column("last_xid", BigInteger, nullable=False),
+        Column("last_seq", BigInteger, nullable=False),
+        ts("updated_at"),
+        comment="How far each consumer has read its source outbox",
+    )
+    event_retries = Table(
+        "event_retries",
+        metadata,
+        Column("member_id", UUID(as_uuid=True), nullable=False),
+        Column("consumer", Text, nullable=False),
+        Column("event_id", UUID(as_uuid=True), nullable=False),
+        Column("xid", BigInteger, nullable=False),
+        Column("seq", BigInteger, nullable=False),
+        Column("event", JSONB, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        ts("next_attempt_at"),
+        Column("last_error", Text, nullable=True),
+        PrimaryKeyConstraint("member_id", "consumer", "event_id"),
+        Index(None, "consumer", "next_attempt_at"),
+        comment="Events waiting to be handled again (a member's later events queue behind a failing one)",
+    )
+    dead_letters = Table(
+        "dead_letters",
+        metadata,
+        Column("member_id", UUID(as_uuid=True), nullable=False),
+        Column("dead_letter_id", UUID(as_uuid=True), nullable=False),
+        Column("consumer", Text, nullable=False),
+        Column("event_id", UUID(as_uuid=True), nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("event", JSONB, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("last_error", Text, nullable=True),
+        ts("parked_at"),
+        ts("replayed_at", nullable=True),
+        PrimaryKeyConstraint("member_id", "dead_letter_id"),
+        Index(None, "parked_at"),
+        comment="Events that kept failing, parked for an operator to look at and replay",
+    )
     return CommonTables(
         api_keys=api_keys,
         idempotency_keys=idempotency_keys,
         caller_idempotency_keys=caller_idempotency_keys,
         outbox=outbox,
         job_runs=job_runs,
+        inbox=inbox,
+        consumer_positions=consumer_positions,
+        event_retries=event_retries,
+        dead_letters=dead_letters,
     )

@@ -7,12 +7,14 @@ from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loyalty_common.admin_routes import dead_letters_controller, jobs_controller
 from loyalty_common.clock import Clock, SystemClock
 from loyalty_common.http import ServiceSpec, create_service_app
 from loyalty_common.logs import configure_logging
 from loyalty_common.settings import Settings, settings_from_env
-from loyalty_members import schema
+from loyalty_members import events, schema
 from loyalty_members.context import MembersContext, build_context
+from loyalty_members.jobs import members_jobs
 from loyalty_members.members.routes import MembersController
 from loyalty_members.tiers.routes import TiersController
 
@@ -20,7 +22,11 @@ VERSION = "1.0.0"
 
 
 def create_app(
-    settings: Settings | None = None, clock: Clock | None = None, engine: AsyncEngine | None = None
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    engine: AsyncEngine | None = None,
+    *,
+    run_consumers: bool = True,
 ) -> Litestar:
     settings = settings or settings_from_env()
     clock = clock or SystemClock()
@@ -34,8 +40,14 @@ def create_app(
         name="members",
         version=VERSION,
         description="Members: registration, OneID identities, profile, tiers, referrals, consents (HTTP contract v1)",
-        route_handlers=[MembersController, TiersController],
+        route_handlers=[
+            MembersController,
+            TiersController,
+            jobs_controller("/v1/admin/members", schema.common, lambda state: members_jobs(ctx, state.engine)),
+            dead_letters_controller("/v1/admin/members", schema.common),
+        ],
         common_tables=schema.common,
         dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},
+        consumers=lambda eng: events.consumers(ctx, eng, clock),
     )
-    return create_service_app(spec, settings, clock, engine)
+    return create_service_app(spec, settings, clock, engine, run_consumers=run_consumers)

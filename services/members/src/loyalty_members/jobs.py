@@ -6,8 +6,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.jobs import Job
 from loyalty_members.context import MembersContext
+from loyalty_members.tiers.service import review
 
 
 def members_jobs(ctx: MembersContext, engine: AsyncEngine) -> dict[str, Job]:
-    jobs: list[Job] = []
+    jobs = [
+        Job(
+            service="members",
+            name="review-tiers",
+            description="Re-evaluate tiers whose 12-month hold has ended",
+            body=lambda as_of, progress: review(ctx, engine, as_of, progress),
+            schedule="30 0 * * *",
+        ),
+    ]
     return {job.name: job for job in jobs}

@@ -40,7 +40,6 @@ members = Table(
     Column("referral_code", Text, nullable=False),
     Column("channel", Text, nullable=True),
     Column("tier", Text, nullable=False),
-    Column("qualifying_points", BigInteger, nullable=False),
     ts("tier_reached_at", nullable=True),
     ts("tier_held_until", nullable=True),
     ts("created_at"),
@@ -129,4 +128,25 @@ referrals = Table(
     Index(None, "inviter_member_id", "created_at"),
     CheckConstraint("status IN ('pending', 'rewarded', 'rejected')", name="status_known"),
     comment="The referral each invitee registered with (member_id is the invitee), and what became of it",
+)
+
+member_earnings = Table(
+    "member_earnings",
+    metadata,
+    Column("member_id", UUID(as_uuid=True), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    PrimaryKeyConstraint("member_id", "day"),
+    comment="Qualifying points per business day (earned less clawed back), for the rolling tier window",
+)
+
+referral_phones = Table(
+    "referral_phones",
+    metadata,
+    Column("blind_index", LargeBinary, nullable=False),
+    Column("invitee_member_id", UUID(as_uuid=True), nullable=False),
+    ts("qualified_at"),
+    PrimaryKeyConstraint("blind_index"),
+    comment="Lookup: phones (as keyed hashes) that have qualified a referral; kept after erasure so a phone "
+    "qualifies a referral only once ever",
 )

@@ -7,16 +7,17 @@ from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loyalty_common.admin_routes import dead_letters_controller, jobs_controller
 from loyalty_common.clock import Clock, SystemClock
 from loyalty_common.http import ServiceSpec, create_service_app
 from loyalty_common.logs import configure_logging
 from loyalty_common.settings import Settings, settings_from_env
-from loyalty_points import schema
+from loyalty_points import events, schema
 from loyalty_points.accounts.routes import AccountsController
 from loyalty_points.adjustments.routes import AdjustmentsController
 from loyalty_points.context import PointsContext, build_context
 from loyalty_points.earning.routes import EarningController
-from loyalty_points.jobs.routes import JobsController
+from loyalty_points.jobs import points_jobs
 from loyalty_points.programme.routes import RulesController
 from loyalty_points.reports.routes import LedgerAdminController
 
@@ -24,7 +25,11 @@ VERSION = "1.0.0"
 
 
 def create_app(
-    settings: Settings | None = None, clock: Clock | None = None, engine: AsyncEngine | None = None
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    engine: AsyncEngine | None = None,
+    *,
+    run_consumers: bool = True,
 ) -> Litestar:
     settings = settings or settings_from_env()
     clock = clock or SystemClock()
@@ -44,9 +49,11 @@ def create_app(
             EarningController,
             AdjustmentsController,
             LedgerAdminController,
-            JobsController,
+            jobs_controller("/v1/admin/points", schema.common, lambda state: points_jobs(ctx, state.engine)),
+            dead_letters_controller("/v1/admin/points", schema.common),
         ],
         common_tables=schema.common,
         dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},
+        consumers=lambda eng: events.consumers(ctx, eng, clock),
     )
-    return create_service_app(spec, settings, clock, engine)
+    return create_service_app(spec, settings, clock, engine, run_consumers=run_consumers)

@@ -15,6 +15,7 @@ from loyalty_members.context import MembersContext
 from loyalty_members.members.schemas import IdentityOut, Member, TierProgress
 from loyalty_members.privacy.phones import mask
 from loyalty_members.tiers.rules import progress
+from loyalty_members.tiers.service import qualifying_points
 
 members, identities = schema.members, schema.identities
 
@@ -46,7 +47,8 @@ async def member_body(ctx: MembersContext, tx: Tx, row: Any) -> Member:
     phone_masked = None
     if row.phone_ciphertext is not None:
         phone_masked = mask(ctx.phones.decrypt(row.phone_ciphertext, row.phone_key_id, row.member_id))
-    tier = progress(ctx.rules, row.tier, row.qualifying_points)
+    qualifying = await qualifying_points(ctx, tx, row.member_id, ctx.clock.now())
+    tier = progress(ctx.rules, row.tier, qualifying)
     return Member(
         member_id=row.member_id,
         status=row.status,
@@ -58,7 +60,7 @@ async def member_body(ctx: MembersContext, tx: Tx, row: Any) -> Member:
         created_at=display(row.created_at, ctx.tz),
         tier=TierProgress(
             current=row.tier,
-            qualifying_points=row.qualifying_points,
+            qualifying_points=qualifying,
             next=tier.next,
             points_to_next=tier.points_to_next,
             held_until=display_opt(row.tier_held_until, ctx.tz),

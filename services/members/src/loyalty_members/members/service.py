@@ -30,6 +30,7 @@ from loyalty_members.context import MembersContext
 from loyalty_members.members.queries import load, member_body
 from loyalty_members.members.schemas import Member, RegisterRequest, UpdateRequest
 from loyalty_members.privacy.phones import normalize
+from loyalty_members.referrals import service as referrals
 
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: codes are read aloud and typed
 REFERRAL_CODE_LENGTH = 6
@@ -48,7 +49,6 @@ class MemberRecord:
     referral_code: str
     channel: str | None
     tier: str
-    qualifying_points: int
     tier_held_until: datetime | None
     created_at: datetime
 
@@ -129,10 +129,12 @@ async def register(ctx: MembersContext, tx: Tx, data: RegisterRequest, writes: W
         inviter = (await tx.execute(select(c.c.member_id).where(c.c.code == given))).scalar_one_or_none()
         if inviter is None:
             referral_status, referral_reason = "rejected", "unknown referral code"
-        elif e164 is None:
+        elif blind is None:
             referral_status, referral_reason = "pending", "waiting for the invitee to add a phone number"
         else:
-            referral_status = "pending"
+            referral_status, referral_reason = await referrals.decide(
+                ctx, tx, invitee=member_id, inviter=inviter, invitee_phone_index=blind, at=now
+            )
 
     record = MemberRecord(
         member_id=member_id,
@@ -144,7 +146,6 @@ async def register(ctx: MembersContext, tx: Tx, data: RegisterRequest, writes: W
         referral_code=code,
         channel=data.channel,
         tier="regular",
-        qualifying_points=0,
         tier_held_until=None,
         created_at=now,
     )
@@ -184,7 +185,7 @@ async def register(ctx: MembersContext, tx: Tx, data: RegisterRequest, writes: W
                 "status": referral_status,
                 "reason": referral_reason,
                 "created_at": now,
-                "decided_at": now if referral_status == "rejected" else None,
+                "decided_at": now if referral_status != "pending" else None,
             },
         )
     writes.insert(
@@ -213,7 +214,7 @@ async def register(ctx: MembersContext, tx: Tx, data: RegisterRequest, writes: W
     # Identity and consents are staged: the body lists the identity from what was just written.
     await writes.flush(tx)
     body = await member_body(ctx, tx, record)
-    if referral_status == "rejected":
+    if data.referral_code is not None and inviter is None:
         problem = InvalidReferralCode(
             "The member was registered, but the referral code is not valid; the referral was recorded as rejected"
         ).problem()
@@ -262,6 +263,7 @@ async def update_profile(
                 ciphertext, key_id = ctx.phones.encrypt(e164, member_id)
                 changes.update(phone_ciphertext=ciphertext, phone_key_id=key_id, phone_blind_index=blind)
                 phone_changed = True
+                await referrals.qualify_pending(ctx, tx, member_id, blind)
     if changes:
         m = schema.members
         await tx.execute(update(m).where(m.c.member_id == member_id).values(**changes, updated_at=now))

@@ -38,6 +38,7 @@ async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
                 orders.c.clawed_back,
                 orders.c.entry_id,
                 orders.c.lot_id,
+                orders.c.paid_at,
             ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
         )
     ).first()
@@ -167,6 +168,7 @@ async def refund_order(
                     refund_id=data.refund_id,
                     debt=book.debt,
                     occurred_at=now.isoformat(),
+                    earned_at=order.paid_at.isoformat(),
                 ),
                 member_id=member_id,
             ),
