@@ -257,6 +257,50 @@ class MemberBook:
             self.repay_debt(reference=reference)
         return entry
 
+    def credit_pending(
+        self, kind: Kind, points: int, *, reason: str, reference: str | None = None
+    ) -> Entry:
+        """Earned points that wait out a return window: in `pending`, not spendable, not yet a lot."""
+        _positive(points)
+        if kind not in EARNING_KINDS:
+            raise ValueError(f"{kind} cannot be pending")
+        self.balances.pending += points
+        return self._entry(kind, SYSTEM_ACCOUNT[kind], Acct.PENDING, points, reason, reference)
+
+    def activate_pending(
+        self, kind: Kind, points: int, *, earned_at: datetime, expires_at: datetime, reason: str,
+        reference: str | None = None, corrects_entry_id: UUID | None = None,
+    ) -> Entry:
+        """Pending points become spendable: a new lot (its validity counted from now), then any debt is repaid."""
+        _positive(points)
+        if points > self.balances.pending:
+            raise ValueError("cannot activate more than is pending")
+        lot = Lot(uuid.uuid4(), points, 0, 0, earned_at, expires_at)
+        self.lots[lot.lot_id] = lot
+        self.new_lot_ids.add(lot.lot_id)
+        self.balances.pending -= points
+        self.balances.available += points
+        if kind in EARNING_KINDS:
+            self.balances.lifetime_earned += points
+        entry = self._entry(kind, Acct.PENDING, Acct.AVAILABLE, points, reason, reference, lot_id=lot.lot_id,
+                            expires_at=expires_at, corrects_entry_id=corrects_entry_id)
+        self._move(entry, lot, points, 0)
+        if self.balances.debt > 0:
+            self.repay_debt(reference=reference)
+        return entry
+
+    def cancel_pending(
+        self, points: int, *, reason: str, reference: str | None = None, corrects_entry_id: UUID | None = None
+    ) -> Entry:
+        """A refund inside the return window: the pending points are withdrawn, nothing is clawed from what the
+        member can spend, and no debt arises."""
+        _positive(points)
+        if points > self.balances.pending:
+            raise ValueError("cannot cancel more than is pending")
+        self.balances.pending -= points
+        return self._entry(Kind.REFUND_CLAWBACK, Acct.PENDING, Acct.CLAWBACK, points, reason, reference,
+                           corrects_entry_id=corrects_entry_id)
+
     def repay_debt(self, *, reference: str | None = None) -> Entry | None:
         """Use available points to pay back debt, earliest-expiring first."""
         amount = min(self.balances.debt, self.balances.available)
