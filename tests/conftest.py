@@ -12,9 +12,11 @@ import base64
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -181,18 +183,31 @@ async def _ledger_clean_after_suite() -> AsyncIterator[None]:
         assert report.ok, f"ledger problems after the suite: {report.problems}"
 
 
-@pytest.fixture
-async def fresh_db(tmp_path: Path, clock: TravelClock) -> AsyncIterator[tuple[Api, Settings]]:
-    """A database of its own (cloned from the template) with both apps on it: for tests that need an empty
-    ledger (reports over all time, whole-ledger jobs)."""
+@asynccontextmanager
+async def fresh_apps(
+    tmp: Path, clock: TravelClock, rules_toml: str | None = None
+) -> AsyncIterator[tuple[Api, Settings]]:
+    """Both apps on a database of their own (cloned from the template), optionally with other rules."""
     name = f"{os.environ[TEMPLATE_ENV]}_f{secrets.token_hex(4)}"
     url = await clone_database(name)
-    settings = make_settings(url, tmp_path)
+    settings = make_settings(url, tmp)
+    if rules_toml is not None:
+        rules = tmp / f"rules-{secrets.token_hex(3)}.toml"
+        rules.write_text(rules_toml)
+        settings = msgspec.structs.replace(settings, rules_file=str(rules))
     try:
         async for points, members in _clients(settings, clock):
             yield Api(points, members, clock), settings
     finally:
         await devdb.drop_database(os.environ[ADMIN_URL_ENV], name)
+
+
+@pytest.fixture
+async def fresh_db(tmp_path: Path, clock: TravelClock) -> AsyncIterator[tuple[Api, Settings]]:
+    """A database of its own with both apps on it: for tests that need an empty ledger (reports over all
+    time, whole-ledger jobs)."""
+    async with fresh_apps(tmp_path, clock) as pair:
+        yield pair
 
 
 def random_b64() -> str:

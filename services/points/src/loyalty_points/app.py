@@ -14,6 +14,7 @@ from loyalty_common.logs import configure_logging
 from loyalty_common.settings import Settings, settings_from_env
 from loyalty_points import events, schema
 from loyalty_points.accounts.routes import AccountsController
+from loyalty_points.activities.routes import ActivitiesController, ActivityModerationController
 from loyalty_points.adjustments.routes import AdjustmentsController
 from loyalty_points.context import PointsContext, build_context
 from loyalty_points.earning.routes import EarningController
@@ -47,6 +48,8 @@ def create_app(
             RulesController,
             AccountsController,
             EarningController,
+            ActivitiesController,
+            ActivityModerationController,
             AdjustmentsController,
             LedgerAdminController,
             jobs_controller("/v1/admin/points", schema.common, lambda state: points_jobs(ctx, state.engine)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +40,7 @@ async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
                 orders.c.entry_id,
                 orders.c.lot_id,
                 orders.c.paid_at,
+                orders.c.pending,
             ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
         )
     ).first()
@@ -55,33 +57,43 @@ async def earn_purchase(
     tier = ctx.rules.tier(book.tier)
     points = purchase_points(data.amount_fen, tier.multiplier, ctx.rules.earning.fen_per_point)
     entry = None
+    pending_days = ctx.rules.earning.pending_days
+    activates_at = data.paid_at + timedelta(days=pending_days) if pending_days and points else None
     if points:
         reason = f"Order {data.order_id}: {yuan(data.amount_fen)} paid earned {points} points"
         if tier.multiplier != 1:
             reason += f" ({tier.name} ×{tier.multiplier})"
-        entry = book.credit(
-            Kind.PURCHASE,
-            points,
-            earned_at=data.paid_at,
-            expires_at=lot_expiry(data.paid_at, ctx.tz, ctx.rules.expiry.validity_days),
-            reason=reason,
-            reference=f"order:{data.order_id}",
-        )
-        writes.insert(
-            schema.common.outbox,
-            ctx.outbox.row(
-                "points.earned",
-                PointsEarned(
-                    member_id=str(member_id),
-                    transaction_id=str(book.transaction_id),
-                    kind=Kind.PURCHASE,
-                    points=points,
-                    earned_at=data.paid_at.isoformat(),
-                    reference=entry.reference,
+        if activates_at is not None:
+            entry = book.credit_pending(
+                Kind.PURCHASE,
+                points,
+                reason=f"{reason}, spendable after the {pending_days}-day return window",
+                reference=f"order:{data.order_id}",
+            )
+        else:
+            entry = book.credit(
+                Kind.PURCHASE,
+                points,
+                earned_at=data.paid_at,
+                expires_at=lot_expiry(data.paid_at, ctx.tz, ctx.rules.expiry.validity_days),
+                reason=reason,
+                reference=f"order:{data.order_id}",
+            )
+            writes.insert(
+                schema.common.outbox,
+                ctx.outbox.row(
+                    "points.earned",
+                    PointsEarned(
+                        member_id=str(member_id),
+                        transaction_id=str(book.transaction_id),
+                        kind=Kind.PURCHASE,
+                        points=points,
+                        earned_at=data.paid_at.isoformat(),
+                        reference=entry.reference,
+                    ),
+                    member_id=member_id,
                 ),
-                member_id=member_id,
-            ),
-        )
+            )
     writes.insert(
         orders,
         {
@@ -95,6 +107,8 @@ async def earn_purchase(
             "transaction_id": book.transaction_id,
             "entry_id": entry.entry_id if entry else None,
             "lot_id": entry.lot_id if entry else None,
+            "pending": points if activates_at is not None else 0,
+            "activates_at": activates_at,
             "paid_at": data.paid_at,
             "created_at": now,
         },
@@ -146,16 +160,26 @@ async def refund_order(
         refund_fen=data.amount_fen,
         clawed_before=order.clawed_back,
     )
-    if due:
+    cancelled = min(due, order.pending)
+    if cancelled:
+        book.cancel_pending(
+            cancelled,
+            reason=f"Refund {data.refund_id} of order {data.order_id} ({yuan(data.amount_fen)}) cancelled "
+            f"{cancelled} points still in the return window",
+            reference=f"refund:{data.order_id}/{data.refund_id}",
+            corrects_entry_id=order.entry_id,
+        )
+    if due - cancelled:
         book.debit(
             Kind.REFUND_CLAWBACK,
-            due,
+            due - cancelled,
             reason=f"Refund {data.refund_id} of order {data.order_id} ({yuan(data.amount_fen)}) took back {due} points",
             reference=f"refund:{data.order_id}/{data.refund_id}",
             prefer_lot=order.lot_id,
             allow_debt=True,
             corrects_entry_id=order.entry_id,
         )
+    if due - cancelled:
         writes.insert(
             schema.common.outbox,
             ctx.outbox.row(
@@ -163,7 +187,7 @@ async def refund_order(
                 PointsClawedBack(
                     member_id=str(member_id),
                     transaction_id=str(book.transaction_id),
-                    points=due,
+                    points=due - cancelled,
                     order_id=data.order_id,
                     refund_id=data.refund_id,
                     debt=book.debt,
@@ -176,7 +200,7 @@ async def refund_order(
     writes.update(
         orders,
         keys={"member_id": member_id, "order_id": data.order_id},
-        deltas={"refunded_fen": data.amount_fen, "clawed_back": due},
+        deltas={"refunded_fen": data.amount_fen, "clawed_back": due, "pending": -cancelled},
     )
     writes.insert(
         refunds,

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.jobs import Job
 from loyalty_points.context import PointsContext
+from loyalty_points.earning.pending import activate
 from loyalty_points.expiry.service import expire
 
 
@@ -17,6 +18,13 @@ def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
             description="Expire points past their validity",
             body=lambda as_of, progress: expire(ctx, engine, as_of, progress),
             schedule="5 0 * * *",
+        ),
+        Job(
+            service="points",
+            name="activate-pending",
+            description="Make purchase points spendable once their return window has passed",
+            body=lambda as_of, progress: activate(ctx, engine, as_of, progress),
+            schedule="*/10 * * * *",
         ),
     ]
     return {job.name: job for job in jobs}
