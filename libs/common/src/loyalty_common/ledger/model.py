@@ -257,9 +257,7 @@ class MemberBook:
             self.repay_debt(reference=reference)
         return entry
 
-    def credit_pending(
-        self, kind: Kind, points: int, *, reason: str, reference: str | None = None
-    ) -> Entry:
+    def credit_pending(self, kind: Kind, points: int, *, reason: str, reference: str | None = None) -> Entry:
         """Earned points that wait out a return window: in `pending`, not spendable, not yet a lot."""
         _positive(points)
         if kind not in EARNING_KINDS:
@@ -268,8 +266,15 @@ class MemberBook:
         return self._entry(kind, SYSTEM_ACCOUNT[kind], Acct.PENDING, points, reason, reference)
 
     def activate_pending(
-        self, kind: Kind, points: int, *, earned_at: datetime, expires_at: datetime, reason: str,
-        reference: str | None = None, corrects_entry_id: UUID | None = None,
+        self,
+        kind: Kind,
+        points: int,
+        *,
+        earned_at: datetime,
+        expires_at: datetime,
+        reason: str,
+        reference: str | None = None,
+        corrects_entry_id: UUID | None = None,
     ) -> Entry:
         """Pending points become spendable: a new lot (its validity counted from now), then any debt is repaid."""
         _positive(points)
@@ -282,8 +287,17 @@ class MemberBook:
         self.balances.available += points
         if kind in EARNING_KINDS:
             self.balances.lifetime_earned += points
-        entry = self._entry(kind, Acct.PENDING, Acct.AVAILABLE, points, reason, reference, lot_id=lot.lot_id,
-                            expires_at=expires_at, corrects_entry_id=corrects_entry_id)
+        entry = self._entry(
+            kind,
+            Acct.PENDING,
+            Acct.AVAILABLE,
+            points,
+            reason,
+            reference,
+            lot_id=lot.lot_id,
+            expires_at=expires_at,
+            corrects_entry_id=corrects_entry_id,
+        )
         self._move(entry, lot, points, 0)
         if self.balances.debt > 0:
             self.repay_debt(reference=reference)
@@ -298,8 +312,15 @@ class MemberBook:
         if points > self.balances.pending:
             raise ValueError("cannot cancel more than is pending")
         self.balances.pending -= points
-        return self._entry(Kind.REFUND_CLAWBACK, Acct.PENDING, Acct.CLAWBACK, points, reason, reference,
-                           corrects_entry_id=corrects_entry_id)
+        return self._entry(
+            Kind.REFUND_CLAWBACK,
+            Acct.PENDING,
+            Acct.CLAWBACK,
+            points,
+            reason,
+            reference,
+            corrects_entry_id=corrects_entry_id,
+        )
 
     def repay_debt(self, *, reference: str | None = None) -> Entry | None:
         """Use available points to pay back debt, earliest-expiring first."""
