@@ -100,9 +100,13 @@ def outbox_of(schema: str) -> OutboxSource:
     return OutboxSource(define_common_tables(service_metadata(schema)).outbox)
 
 
+ANY_EVENT = "*"
+
+
 @dataclass
 class Subscription:
-    """What one consumer handles, from which source. Event types without a handler are passed over."""
+    """What one consumer handles, from which source. Event types without a handler are passed over; a handler
+    under `ANY_EVENT` takes every type."""
 
     name: str
     source: EventSource
@@ -110,6 +114,9 @@ class Subscription:
     max_attempts: int = 8
     base_backoff: timedelta = timedelta(seconds=1)
     max_backoff: timedelta = timedelta(minutes=10)
+
+    def handler(self, event_type: str) -> Handler | None:
+        return self.handlers.get(event_type) or self.handlers.get(ANY_EVENT)
 
     def backoff(self, attempts: int) -> timedelta:
         delay: timedelta = self.base_backoff * (2 ** max(0, attempts - 1))
@@ -209,7 +216,7 @@ class Consumer:
             await conn.commit()
         handled = 0
         for event in events:
-            if event.event_type in sub.handlers:
+            if sub.handler(event.event_type) is not None:
                 if event.member_id in waiting:
                     await self._enqueue(event, attempts=0, error=None)
                 elif (error := await self._try_handle(event)) is None:
@@ -248,8 +255,9 @@ class Consumer:
                         .returning(inbox.c.event_id)
                     )
                 ).first()
-                if first is not None:
-                    await self.subscription.handlers[event.event_type](tx, event)
+                handler = self.subscription.handler(event.event_type)
+                if first is not None and handler is not None:
+                    await handler(tx, event)
         except Exception as exc:
             failure = describe_failure(exc)
             log.warning(

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import structlog
@@ -37,13 +37,18 @@ from loyalty_common.errors import (
     msgspec_field_error,
     to_loyalty_error,
 )
-from loyalty_common.eventbus import Consumer
 from loyalty_common.settings import Settings
 from loyalty_common.tables import CommonTables
 
 log = structlog.get_logger("loyalty.http")
 
 MAX_BODY_BYTES = 256 * 1024
+
+
+class Worker(Protocol):
+    """A background task of a service process (event consumers, webhook sender): runs until `stop` is set."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
 
 
 @dataclass
@@ -57,7 +62,7 @@ class ServiceSpec:
     common_tables: CommonTables
     dependencies: dict[str, Provide] = field(default_factory=dict)
     readiness: Callable[[State], Awaitable[list[str]]] | None = None
-    consumers: Callable[[AsyncEngine], list[Consumer]] | None = None
+    consumers: Callable[[AsyncEngine], list[Worker]] | None = None
     on_startup: list[Callable[[Litestar], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[Litestar], Awaitable[None]]] = field(default_factory=list)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Identity,
@@ -54,6 +55,9 @@ class CommonTables:
     consumer_positions: Table
     event_retries: Table
     dead_letters: Table
+    webhook_endpoints: Table
+    webhook_deliveries: Table
+    webhook_attempts: Table
 
 
 def define_common_tables(metadata: MetaData) -> CommonTables:
@@ -182,6 +186,52 @@ def define_common_tables(metadata: MetaData) -> CommonTables:
         Index(None, "parked_at"),
         comment="Events that kept failing, parked for an operator to look at and replay",
     )
+    webhook_endpoints = Table(
+        "webhook_endpoints",
+        metadata,
+        Column("endpoint_id", UUID(as_uuid=True), primary_key=True),
+        Column("url", Text, nullable=False),
+        Column("event_types", ARRAY(Text), nullable=False),
+        Column("secret", Text, nullable=False),
+        Column("description", Text, nullable=True),
+        Column("active", Boolean, nullable=False),
+        Column("created_by", Text, nullable=False),
+        ts("created_at"),
+        ts("updated_at"),
+        comment="Brand systems' HTTPS endpoints and the event types each wants, signed with its own secret",
+    )
+    webhook_deliveries = Table(
+        "webhook_deliveries",
+        metadata,
+        Column("delivery_id", UUID(as_uuid=True), primary_key=True),
+        Column("endpoint_id", UUID(as_uuid=True), nullable=False),
+        Column("event_id", UUID(as_uuid=True), nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("body", JSONB, nullable=False),
+        Column("status", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        ts("next_attempt_at"),
+        Column("last_status_code", Integer, nullable=True),
+        Column("last_error", Text, nullable=True),
+        ts("created_at"),
+        ts("delivered_at", nullable=True),
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index(None, "endpoint_id", "created_at"),
+        comment="One event to one endpoint: retried with exponential backoff for a day",
+    )
+    webhook_attempts = Table(
+        "webhook_attempts",
+        metadata,
+        Column("attempt_id", UUID(as_uuid=True), primary_key=True),
+        Column("delivery_id", UUID(as_uuid=True), nullable=False),
+        ts("attempted_at"),
+        Column("status_code", Integer, nullable=True),
+        Column("error", Text, nullable=True),
+        Column("duration_ms", Integer, nullable=False),
+        Index(None, "delivery_id", "attempted_at"),
+        comment="Every delivery attempt and how it went",
+    )
     return CommonTables(
         api_keys=api_keys,
         idempotency_keys=idempotency_keys,
@@ -192,4 +242,7 @@ def define_common_tables(metadata: MetaData) -> CommonTables:
         consumer_positions=consumer_positions,
         event_retries=event_retries,
         dead_letters=dead_letters,
+        webhook_endpoints=webhook_endpoints,
+        webhook_deliveries=webhook_deliveries,
+        webhook_attempts=webhook_attempts,
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loyalty_common import webhooks
 from loyalty_common.clock import Clock
 from loyalty_common.db import Tx
-from loyalty_common.eventbus import Consumer, StoredEvent, Subscription, outbox_of
+from loyalty_common.eventbus import Consumer, OutboxSource, StoredEvent, Subscription, outbox_of
 from loyalty_common.events import PointsClawedBack, PointsEarned
 from loyalty_members import schema
 from loyalty_members.context import MembersContext
@@ -39,13 +41,9 @@ def subscription(ctx: MembersContext) -> Subscription:
     )
 
 
-def consumers(ctx: MembersContext, engine: AsyncEngine, clock: Clock) -> list[Consumer]:
+def consumers(ctx: MembersContext, engine: AsyncEngine, clock: Clock) -> list[Any]:
+    url = ctx.settings.database_url
     return [
-        Consumer(
-            engine=engine,
-            tables=schema.common,
-            subscription=subscription(ctx),
-            clock=clock,
-            database_url=ctx.settings.database_url,
-        )
+        Consumer(engine=engine, tables=schema.common, subscription=subscription(ctx), clock=clock, database_url=url),
+        *webhooks.workers(engine, schema.common, OutboxSource(schema.common.outbox), clock, url),
     ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loyalty_common import webhooks
 from loyalty_common.clock import Clock
 from loyalty_common.db import Tx
-from loyalty_common.eventbus import Consumer, StoredEvent, Subscription, outbox_of
+from loyalty_common.eventbus import Consumer, OutboxSource, StoredEvent, Subscription, outbox_of
 from loyalty_common.events import PointsEarned, ReferralQualified, TierChanged
 from loyalty_common.ledger import Kind
 from loyalty_common.timeutil import lot_expiry
@@ -68,13 +70,9 @@ def subscription(ctx: PointsContext) -> Subscription:
     )
 
 
-def consumers(ctx: PointsContext, engine: AsyncEngine, clock: Clock) -> list[Consumer]:
+def consumers(ctx: PointsContext, engine: AsyncEngine, clock: Clock) -> list[Any]:
+    url = ctx.settings.database_url
     return [
-        Consumer(
-            engine=engine,
-            tables=schema.common,
-            subscription=subscription(ctx),
-            clock=clock,
-            database_url=ctx.settings.database_url,
-        )
+        Consumer(engine=engine, tables=schema.common, subscription=subscription(ctx), clock=clock, database_url=url),
+        *webhooks.workers(engine, schema.common, OutboxSource(schema.common.outbox), clock, url),
     ]
