@@ -91,7 +91,7 @@ class PointsAdjusted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MemberRegistered(msgspec.Struct, frozen=True, kw_only=True):
-    """member.registered v1."""
+    """member.registered v1: a member registered (the phone itself never travels in events)."""
 
     member_id: str
     channel: str | None
@@ -115,14 +115,15 @@ class MemberPhoneVerified(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class IdentityBound(msgspec.Struct, frozen=True, kw_only=True):
-    """member.identity_bound v1."""
+    """member.identity_bound v1: another channel identity (OneID) was bound to the member."""
 
     member_id: str
     provider: str
 
 
 class ConsentRecorded(msgspec.Struct, frozen=True, kw_only=True):
-    """member.consent_recorded v1."""
+    """member.consent_recorded v1: a consent was given or withdrawn; withdrawn marketing consent means no
+    marketing pushes for this member."""
 
     member_id: str
     purpose: str
@@ -144,3 +145,44 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "member.identity_bound": IdentityBound,
     "member.consent_recorded": ConsentRecorded,
 }
+
+
+PRODUCERS = {
+    "points": "points service",
+    "tier": "members service",
+    "referral": "members service",
+    "member": "members service",
+}
+
+
+def catalog_markdown() -> str:
+    """docs/events.md: every event type with its version, producer, meaning and JSON Schema."""
+    lines = [
+        "# Events",
+        "",
+        "Each service writes its events into its own outbox in the same transaction as the change they announce.",
+        "The other service consumes them (at least once, idempotently, in order per member) and registered",
+        "webhook endpoints receive them signed (see README). Every delivery has the envelope",
+        "`{event_id, event_type, event_version, occurred_at, data}`; `data` follows the schema below.",
+        "A breaking change gets a new `event_version`; consumers accept the versions they know.",
+        "",
+        "This file is generated from `libs/common/src/loyalty_common/events.py` "
+        "(`uv run python -c 'from loyalty_common.events import catalog_markdown; print(catalog_markdown())'`); "
+        "a test keeps it in step.",
+        "",
+    ]
+    for name, struct in sorted(EVENT_TYPES.items()):
+        doc = (struct.__doc__ or "").strip()
+        meaning = doc.split(":", 1)[1].strip() if ":" in doc else doc
+        schema = msgspec.json.schema(struct)
+        lines += [
+            f"## `{name}` (v1)",
+            "",
+            f"Produced by the {PRODUCERS[name.split('.')[0]]}. {' '.join(meaning.split())}",
+            "",
+            "```json",
+            msgspec.json.format(msgspec.json.encode(schema), indent=2).decode(),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.db import unit_of_work
+from loyalty_common.events import PointsExpired
 from loyalty_common.jobs import Progress
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
@@ -57,13 +58,13 @@ async def expire(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, progr
                     schema.common.outbox,
                     ctx.outbox.row(
                         "points.expired",
-                        {
-                            "member_id": str(book.member_id),
-                            "transaction_id": str(book.transaction_id),
-                            "points": points,
-                            "lots": len(entries),
-                            "as_of": as_of.isoformat(),
-                        },
+                        PointsExpired(
+                            member_id=str(book.member_id),
+                            transaction_id=str(book.transaction_id),
+                            points=points,
+                            lots=len(entries),
+                            as_of=as_of.isoformat(),
+                        ),
                         member_id=book.member_id,
                     ),
                 )
