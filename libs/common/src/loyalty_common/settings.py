@@ -132,6 +132,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     points_port: int = 8001
     members_port: int = 8002
     workers: int = 1
+    expire_chunk: int = 200
 
     @cached_property
     def timezone(self) -> ZoneInfo:
@@ -226,6 +227,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         points_port=_int("LOYALTY_POINTS_PORT", 8001),
         members_port=_int("LOYALTY_MEMBERS_PORT", 8002),
         workers=_int("LOYALTY_WORKERS", 1),
+        expire_chunk=max(1, _int("LOYALTY_EXPIRE_CHUNK", 200)),
     )
     settings.rules  # noqa: B018 -- load the rules file now, so a bad file stops start-up
     return settings

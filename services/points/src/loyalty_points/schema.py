@@ -71,3 +71,14 @@ activities = Table(
     Index("ix_activities_moderation", "created_at", postgresql_where=text("status = 'pending'")),
     comment="Community activity reported by the community system, the points it earned and its moderation",
 )
+
+expiry_reminders = Table(
+    "expiry_reminders",
+    metadata,
+    Column("member_id", UUID(as_uuid=True), nullable=False),
+    Column("lot_id", UUID(as_uuid=True), nullable=False),
+    Column("days_ahead", BigInteger, nullable=False),
+    ts("sent_at"),
+    PrimaryKeyConstraint("member_id", "lot_id", "days_ahead"),
+    comment="Expiring-soon reminders already announced: once per lot and threshold",
+)

@@ -15,8 +15,6 @@ from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.context import PointsContext
 
-CHUNK_MEMBERS = 200
-"""Members per transaction: small enough that a chunk holds its members' locks for well under 100 ms."""
 
 
 async def due_members(engine: AsyncEngine, as_of: datetime) -> list[UUID]:
@@ -40,8 +38,11 @@ async def expire(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, progr
     members = await due_members(engine, as_of)
     counts = {"members": 0, "lots": 0, "points": 0}
     progress(0, len(members))
-    for start in range(0, len(members), CHUNK_MEMBERS):
-        chunk = members[start : start + CHUNK_MEMBERS]
+    # Members per transaction (LOYALTY_EXPIRE_CHUNK): small enough that a chunk holds its members' locks for well
+    # under 100 ms, large enough that the work is set-based.
+    size = ctx.settings.expire_chunk
+    for start in range(0, len(members), size):
+        chunk = members[start : start + size]
         async with unit_of_work(engine) as tx:
             books = await ctx.ledger.lock_many(tx, chunk, ctx.clock.now())
             writes = WriteSet()

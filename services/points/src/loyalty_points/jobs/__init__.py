@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from loyalty_common.jobs import Job
 from loyalty_points.context import PointsContext
 from loyalty_points.earning.pending import activate
+from loyalty_points.expiry.reminders import remind
 from loyalty_points.expiry.service import expire
 
 
@@ -18,6 +19,13 @@ def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
             description="Expire points past their validity",
             body=lambda as_of, progress: expire(ctx, engine, as_of, progress),
             schedule="5 0 * * *",
+        ),
+        Job(
+            service="points",
+            name="remind-expiring",
+            description="Announce points expiring within 7 and 1 days (points.expiring_soon), once per lot",
+            body=lambda as_of, progress: remind(ctx, engine, as_of, progress),
+            schedule="0 10 * * *",
         ),
         Job(
             service="points",
