@@ -7,7 +7,6 @@ import base64
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -114,23 +113,28 @@ async def test_a_run_killed_half_way_leaves_a_clean_ledger_and_the_next_run_fini
                 "LOYALTY_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
                 "LOYALTY_EXPIRE_CHUNK": "20",
             }
-            process = subprocess.Popen(
-                [sys.executable, "-m", "loyalty_common.cli", "jobs", "run", "expire"],
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "loyalty_common.cli",
+                "jobs",
+                "run",
+                "expire",
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
             )
             deadline = time.monotonic() + 60
             expired = 0
             async with engine.connect() as conn:
-                while expired == 0 and time.monotonic() < deadline and process.poll() is None:
+                while expired == 0 and time.monotonic() < deadline and process.returncode is None:
                     expired = (
                         await conn.execute(text("SELECT count(*) FROM points.entries WHERE kind = 'expiry'"))
                     ).scalar_one()
                     await conn.commit()
                     await asyncio.sleep(0.01)
             process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
+            await asyncio.wait_for(process.wait(), timeout=10)
             async with engine.connect() as conn:
                 left = (await conn.execute(text("SELECT count(*) FROM points.lots WHERE available > 0"))).scalar_one()
             assert 0 < left < members * 2, "the run was stopped half-way"

@@ -16,7 +16,6 @@ from loyalty_points import schema
 from loyalty_points.context import PointsContext
 
 
-
 async def due_members(engine: AsyncEngine, as_of: datetime) -> list[UUID]:
     lots = schema.ledger.lots
     async with engine.connect() as conn:
