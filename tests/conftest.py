@@ -25,12 +25,13 @@ from loyalty_common import devdb, migrations
 from loyalty_common.clock import TravelClock
 from loyalty_common.db import create_engine
 from loyalty_common.settings import ApiKeySpec, PhoneKey, Settings
-from tests.helpers import ADMIN_KEY, EARN_KEY, MEMBER_KEY, Api
+from tests.helpers import ADMIN_KEY, EARN_KEY, MEMBER_KEY, PERSONAL_DATA, Api
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL_ENV = "LOYALTY_TEST_ADMIN_URL"
 TEMPLATE_ENV = "LOYALTY_TEST_TEMPLATE"
 TEST_PGDATA = ROOT / ".data" / "test-pg"
+TEST_LOGS = ROOT / ".data" / "test-logs"
 
 
 def _prepare_template() -> tuple[str, str]:
@@ -47,6 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or ADMIN_URL_ENV in os.environ:
         return
     admin, template = _prepare_template()
+    TEST_LOGS.mkdir(parents=True, exist_ok=True)
+    for old in TEST_LOGS.glob("*.jsonl"):
+        old.unlink()
     os.environ[ADMIN_URL_ENV] = admin
     os.environ[TEMPLATE_ENV] = template
     config._loyalty_owner = True  # type: ignore[attr-defined]
@@ -73,6 +77,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         devdb.stop_embedded(TEST_PGDATA)
 
 
+def worker_log() -> str:
+    return str(TEST_LOGS / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.jsonl")
+
+
 def make_settings(database_url: str, tmp: Path) -> Settings:
     return Settings(
         env="test",
@@ -86,7 +94,9 @@ def make_settings(database_url: str, tmp: Path) -> Settings:
         phone_keys=(PhoneKey("t1", secrets.token_bytes(32)),),
         blind_index_key=secrets.token_bytes(32),
         data_dir=tmp,
-        log_level="warning",
+        # Every request line of the suite is logged to a file that is scanned for personal data at the end.
+        log_level="info",
+        log_file=worker_log(),
         db_pool_size=20,
         db_max_overflow=20,
     )
@@ -181,6 +191,18 @@ async def _ledger_clean_after_suite() -> AsyncIterator[None]:
         finally:
             await eng.dispose()
         assert report.ok, f"ledger problems after the suite: {report.problems}"
+    _no_personal_data_in_logs()
+
+
+def _no_personal_data_in_logs() -> None:
+    """No phone number, identity external id, nickname or API key appears in any log line of the suite."""
+    log = Path(worker_log())
+    if not log.exists():
+        return
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert '"event": "request"' in text or not PERSONAL_DATA, "the suite's request logs were written"
+    leaked = sorted(value for value in PERSONAL_DATA | {MEMBER_KEY, EARN_KEY, ADMIN_KEY} if value in text)
+    assert not leaked, f"personal data or keys in the logs: {leaked[:5]}"
 
 
 @asynccontextmanager

@@ -9,6 +9,9 @@ from typing import Any
 
 from loyalty_common.clock import TravelClock
 
+PERSONAL_DATA: set[str] = set()
+"""Phone numbers, identity external ids and nicknames the tests used: none may appear in a log line."""
+
 MEMBER_KEY = "test-mini-key"
 EARN_KEY = "test-orders-key"
 ADMIN_KEY = "test-ops-key"
@@ -29,9 +32,18 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+def external_id() -> str:
+    value = unique("o6")
+    PERSONAL_DATA.add(value)
+    return value
+
+
 def random_cn_mobile() -> str:
     """A valid-looking Chinese mobile number (139 range), unique enough for a test run."""
-    return "+86139" + f"{uuid.uuid4().int % 10**8:08d}"
+    number = "+86139" + f"{uuid.uuid4().int % 10**8:08d}"
+    PERSONAL_DATA.add(number)
+    PERSONAL_DATA.add(number[3:])
+    return number
 
 
 class Api:
@@ -44,8 +56,11 @@ class Api:
         return self.clock.now().astimezone(UTC).isoformat()
 
     async def register(self, **fields: Any) -> dict[str, Any]:
+        for field in ("nickname",):
+            if isinstance(fields.get(field), str) and len(fields[field]) > 3:
+                PERSONAL_DATA.add(fields[field])
         body: dict[str, Any] = {
-            "identity": {"provider": "wechat_mini", "external_id": unique("o6")},
+            "identity": {"provider": "wechat_mini", "external_id": external_id()},
             "consents": [{"purpose": "membership", "policy_version": "2024-06"}],
             **fields,
         }

@@ -23,7 +23,7 @@ async def seed_members(
     lots: int,
     earned_at: datetime,
     points: int = 10,
-    batch: int = 250,
+    batch: int = 100,
 ) -> list[uuid.UUID]:
     """`members` new members, each with `lots` purchase lots of `points` earned at `earned_at` (a day apart)."""
     ids = [uuid.uuid4() for _ in range(members)]

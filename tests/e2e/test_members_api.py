@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.test_points_api import assert_problem
-from tests.helpers import EARN_KEY, MEMBER_KEY, Api, headers, new_key, random_cn_mobile, unique
+from tests.helpers import EARN_KEY, MEMBER_KEY, Api, external_id, headers, new_key, random_cn_mobile, unique
 
 CONSENT = [{"purpose": "membership", "policy_version": "2024-06"}]
 
 
 def registration(**fields: Any) -> dict[str, Any]:
-    return {"identity": {"provider": "wechat_mini", "external_id": unique("o6")}, "consents": CONSENT, **fields}
+    return {"identity": {"provider": "wechat_mini", "external_id": external_id()}, "consents": CONSENT, **fields}
 
 
 async def register(api: Api, body: dict[str, Any], key: str | None = None) -> Any:

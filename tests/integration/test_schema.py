@@ -16,6 +16,8 @@ NOT_MEMBER_SCOPED = {
     "members.identities": "lookup by (provider, external_id): one identity, one member",
     "members.phone_index": "lookup by the phone's blind index: one phone, one member",
     "members.referral_codes": "lookup by code",
+    "points.audit_log": "operators' audit trail: member_id is an optional subject, records are keyed by audit_id",
+    "members.audit_log": "operators' audit trail: member_id is an optional subject, records are keyed by audit_id",
 }
 
 

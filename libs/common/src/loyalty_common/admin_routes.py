@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loyalty_common.audit import Audit, AuditRecord, actor_of
 from loyalty_common.auth import principal_of, requires
 from loyalty_common.clock import Clock
 from loyalty_common.db import TxDep, unit_of_work
@@ -114,8 +115,16 @@ def jobs_controller(base: str, tables: CommonTables, jobs_of: JobsFactory) -> ty
                 raise ResourceNotFound(f"No job {job!r}; jobs: {', '.join(sorted(jobs))}")
             clock: Clock = state.clock
             as_of = (data.as_of if data is not None and data.as_of is not None else None) or clock.now()
-            actor = request.scope.get("state", {}).get("principal_name", "admin")
+            actor = actor_of(request)
             result = await run_job(state.engine, tables, jobs[job], as_of, clock=clock, trigger=f"api:{actor}")
+            async with unit_of_work(state.engine) as tx:
+                await Audit(tables, clock).record(
+                    tx,
+                    request,
+                    "job.run",
+                    after={"run_id": str(result.run_id), "counts": result.counts},
+                    detail=f"{job} as of {as_of.isoformat()}: {result.outcome}",
+                )
             return out(result, state.settings)
 
         @get("/runs", summary="Job runs, newest first", responses=problems())
@@ -180,15 +189,18 @@ def dead_letters_controller(base: str, tables: CommonTables) -> type[Controller]
             summary="Put a parked event back in line",
             responses=problems(404),
         )
-        async def replay(self, dead_letter_id: FromPath[str], state: State) -> Replayed:
+        async def replay(
+            self, request: Request[Any, Any, Any], dead_letter_id: FromPath[str], state: State
+        ) -> Replayed:
             try:
                 ident = UUID(dead_letter_id)
             except ValueError:
                 raise ResourceNotFound("No such dead letter") from None
             async with unit_of_work(state.engine) as tx:
                 done = await replay_dead_letter(tx, tables, ident, state.clock)
-            if not done:
-                raise ResourceNotFound("No such dead letter waiting for a replay")
+                if not done:
+                    raise ResourceNotFound("No such dead letter waiting for a replay")
+                await Audit(tables, state.clock).record(tx, request, "events.replay", detail=str(ident))
             return Replayed(dead_letter_id=ident, replayed=True)
 
     return DeadLettersController
@@ -330,6 +342,8 @@ def webhooks_controller(base: str, tables: CommonTables) -> type[Controller]:
                     "updated_at": now,
                 }
                 await tx.execute(endpoints.insert().values(**row))
+                created = endpoint_out(_Row(**row), settings)
+                Audit(tables, state.clock).stage(writes, request, "webhook.create", after=created, detail=data.url)
                 return Answer(201, endpoint_out(_Row(**row), settings, secret))
 
             return await idempotency.run(request, tx, CallerScope(actor), data, create_endpoint)
@@ -369,6 +383,11 @@ def webhooks_controller(base: str, tables: CommonTables) -> type[Controller]:
             actor = principal_of(request).name
 
             async def apply(writes: WriteSet) -> Answer[WebhookEndpoint]:
+                before = (
+                    await tx.execute(select(endpoints).where(endpoints.c.endpoint_id == ident).with_for_update())
+                ).first()
+                if before is None:
+                    raise ResourceNotFound("No such webhook endpoint")
                 row = (
                     await tx.execute(
                         update(endpoints)
@@ -377,9 +396,12 @@ def webhooks_controller(base: str, tables: CommonTables) -> type[Controller]:
                         .returning(endpoints)
                     )
                 ).first()
-                if row is None:
-                    raise ResourceNotFound("No such webhook endpoint")
-                return Answer(200, endpoint_out(row, settings))
+                assert row is not None
+                after = endpoint_out(row, settings)
+                Audit(tables, state.clock).stage(
+                    writes, request, "webhook.update", before=endpoint_out(before, settings), after=after
+                )
+                return Answer(200, after)
 
             return await Idempotency(tables, state.clock).run(request, tx, CallerScope(actor), data, apply)
 
@@ -426,10 +448,13 @@ def webhooks_controller(base: str, tables: CommonTables) -> type[Controller]:
             responses=problems(404),
             summary="Send a delivery again now (whatever its status)",
         )
-        async def redeliver_one(self, delivery_id: FromPath[str], tx: TxDep, state: State) -> WebhookDelivery:
+        async def redeliver_one(
+            self, request: Request[Any, Any, Any], delivery_id: FromPath[str], tx: TxDep, state: State
+        ) -> WebhookDelivery:
             ident = parse(delivery_id, "delivery")
             if not await redeliver(tx, tables, ident, state.clock):
                 raise ResourceNotFound("No such delivery")
+            await Audit(tables, state.clock).record(tx, request, "webhook.redeliver", detail=str(ident))
             row = (await tx.execute(select(deliveries).where(deliveries.c.delivery_id == ident))).one()
             return delivery_out(row, state.settings)
 
@@ -446,3 +471,64 @@ class _Row(msgspec.Struct):
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+
+class AuditPage(msgspec.Struct):
+    items: list[AuditRecord]
+    next_cursor: str | None
+
+
+def audit_controller(base: str, tables: CommonTables) -> type[Controller]:
+    """`GET {base}/audit`: the service's audit log, newest first, filtered by actor, action, member and time."""
+    log = tables.audit_log
+
+    class AuditController(Controller):
+        path = f"{base}/audit"
+        tags = ["admin", "audit"]
+        guards = [requires("admin")]
+
+        @get("", summary="Admin actions, newest first", responses=problems())
+        async def audit(
+            self,
+            tx: TxDep,
+            state: State,
+            actor: Annotated[str | None, QueryParameter(max_length=128)] = None,
+            action: Annotated[str | None, QueryParameter(max_length=64)] = None,
+            member_id: Annotated[UUID | None, QueryParameter()] = None,
+            from_: Annotated[datetime | None, QueryParameter(name="from")] = None,
+            to: Annotated[datetime | None, QueryParameter()] = None,
+            limit: Limit = 50,
+            cursor: Cursor = None,
+        ) -> AuditPage:
+            query = select(log).order_by(log.c.at.desc(), log.c.audit_id.desc()).limit(limit + 1)
+            for column, value in ((log.c.actor, actor), (log.c.action, action), (log.c.member_id, member_id)):
+                if value is not None:
+                    query = query.where(column == value)
+            if from_ is not None:
+                query = query.where(log.c.at >= from_)
+            if to is not None:
+                query = query.where(log.c.at < to)
+            after = decode_cursor(cursor, 2)
+            if after is not None:
+                at, ident = datetime.fromisoformat(after[0]), UUID(after[1])
+                query = query.where((log.c.at < at) | ((log.c.at == at) & (log.c.audit_id < ident)))
+            rows = list(await tx.execute(query))
+            tz = state.settings.timezone
+            items = [
+                AuditRecord(
+                    r.audit_id,
+                    display(r.at, tz),
+                    r.actor,
+                    r.action,
+                    r.member_id,
+                    r.request_id,
+                    r.before,
+                    r.after,
+                    r.detail,
+                )
+                for r in rows[:limit]
+            ]
+            last = rows[limit - 1] if len(rows) > limit else None
+            return AuditPage(items, encode_cursor(last.at.isoformat(), str(last.audit_id)) if last else None)
+
+    return AuditController

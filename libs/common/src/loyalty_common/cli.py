@@ -119,12 +119,13 @@ def serve(
 @app.command()
 def scheduler() -> None:
     """Run the scheduler process in the foreground."""
-    from loyalty_common.logs import configure_logging
+    from loyalty_common.logs import bind_service, configure_logging
     from loyalty_common.scheduler import main as scheduler_main
 
     settings = _settings()
     settings = _with_url(settings, _database_url(settings))
-    configure_logging(settings.log_level, settings.log_format, service="scheduler")
+    configure_logging(settings.log_level, settings.log_format, settings.log_file)
+    bind_service("scheduler")
     scheduler_main(settings)
 
 

@@ -24,6 +24,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loyalty_common import metrics, migrations
 from loyalty_common.auth import PUBLIC_PATHS, ApiKeyMiddleware, KeyRing
 from loyalty_common.clock import Clock
 from loyalty_common.db import create_engine, ping, provide_transaction
@@ -37,6 +38,7 @@ from loyalty_common.errors import (
     msgspec_field_error,
     to_loyalty_error,
 )
+from loyalty_common.logs import bind_service
 from loyalty_common.settings import Settings
 from loyalty_common.tables import CommonTables
 
@@ -67,7 +69,14 @@ class ServiceSpec:
     on_shutdown: list[Callable[[Litestar], Awaitable[None]]] = field(default_factory=list)
 
 
-def request_log_middleware(app: ASGIApp) -> ASGIApp:
+def request_log_middleware_for(service: str) -> Callable[[ASGIApp], ASGIApp]:
+    def factory(app: ASGIApp) -> ASGIApp:
+        return request_log_middleware(app, service)
+
+    return factory
+
+
+def request_log_middleware(app: ASGIApp, service: str = "loyalty") -> ASGIApp:
     """One log line per request: id, method, route template, status, duration, key name. Never the URL's query
     string (it can carry a phone number) nor any body or header."""
 
@@ -90,6 +99,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
 
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(service=service, request_id=request_id)
         try:
             await app(scope, receive, send_wrapper)
         except Exception as exc:
@@ -97,6 +107,10 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
             raise
         finally:
             path = scope.get("path", "")
+            route = scope.get("path_template") or "unmatched"
+            elapsed = time.perf_counter() - started
+            metrics.HTTP_REQUESTS.labels(service, route, scope.get("method", ""), str(status)).inc()
+            metrics.HTTP_LATENCY.labels(service, route, scope.get("method", "")).observe(elapsed)
             if path not in ("/healthz", "/readyz", "/metrics"):
                 log.info(
                     "request",
@@ -170,6 +184,7 @@ def create_service_app(
         stop = asyncio.Event()
         consumers = spec.consumers(app.state.engine) if spec.consumers and run_consumers else []
         app.state.consumers = consumers
+        bind_service(spec.name)
         app.state.consumer_tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
         for hook in spec.on_startup:
             await hook(app)
@@ -189,14 +204,25 @@ def create_service_app(
         """The process is alive."""
         return {"status": "ok"}
 
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    async def metrics_endpoint(state: State) -> Response[bytes]:
+        """Prometheus exposition (no key: keep it on the internal network)."""
+        await metrics.refresh(spec.name, state)
+        body, content_type = metrics.exposition()
+        return Response(content=body, media_type=content_type)
+
     @get("/readyz", include_in_schema=True, tags=["operations"])
     async def readyz(state: State) -> Response[dict[str, Any]]:
         """Ready to serve: the database answers and the service's own checks pass."""
         found: list[str] = []
         if not await ping(state.engine):
             found.append("database unreachable")
-        elif spec.readiness is not None:
-            found.extend(await spec.readiness(state))
+        else:
+            async with state.engine.connect() as conn:
+                if not await migrations.at_head(conn, spec.name):
+                    found.append("migrations are not at head")
+            if spec.readiness is not None:
+                found.extend(await spec.readiness(state))
         for task in state.consumer_tasks:
             if task.done():
                 found.append("an event consumer has stopped")
@@ -205,10 +231,10 @@ def create_service_app(
 
     auth = DefineMiddleware(ApiKeyMiddleware, exclude=[f"^{p}" for p in PUBLIC_PATHS])
     return Litestar(
-        route_handlers=[healthz, readyz, *spec.route_handlers],
+        route_handlers=[healthz, readyz, metrics_endpoint, *spec.route_handlers],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction), **spec.dependencies},
-        middleware=[request_log_middleware, auth],
+        middleware=[request_log_middleware_for(spec.name), auth],
         exception_handlers={LoyaltyError: exception_handler, Exception: exception_handler},
         openapi_config=OpenAPIConfig(
             title=f"Loyalty {spec.name} service",

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from loyalty_common.clock import Clock
 from loyalty_common.db import Tx
 from loyalty_common.errors import PROBLEM_JSON, IdempotencyKeyRequired, IdempotencyKeyReused
+from loyalty_common.metrics import IDEMPOTENT_REPLAYS
 from loyalty_common.tables import CommonTables
 from loyalty_common.writes import WriteSet
 
@@ -102,6 +103,7 @@ class Idempotency:
                 raise IdempotencyKeyReused(
                     "This Idempotency-Key was first used with another request; use a new key for a new request"
                 )
+            IDEMPOTENT_REPLAYS.labels(scope_service(self._tables)).inc()
             return _response(status_code, body, replayed=True)
         writes = WriteSet()
         answer = await operation(writes)
@@ -144,3 +146,7 @@ def _response(status_code: int, body: bytes, *, replayed: bool) -> Response[byte
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
     media_type = PROBLEM_JSON if status_code >= 400 else "application/json"
     return Response(content=body, status_code=status_code, media_type=media_type, headers=headers)
+
+
+def scope_service(tables: CommonTables) -> str:
+    return str(tables.idempotency_keys.schema)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.clock import Clock
 from loyalty_common.errors import describe_failure
+from loyalty_common.metrics import JOB_RUNS, JOB_SECONDS
 from loyalty_common.tables import CommonTables
 
 log = structlog.get_logger("loyalty.jobs")
@@ -106,8 +107,10 @@ async def run_job(
                     )
                 )
             try:
-                counts = await job.body(as_of, progress)
+                with JOB_SECONDS.labels(job.service, job.name).time():
+                    counts = await job.body(as_of, progress)
             except Exception as exc:
+                JOB_RUNS.labels(job.service, job.name, "failed").inc()
                 failure = describe_failure(exc)
                 async with engine.begin() as tx:
                     await tx.execute(
@@ -121,6 +124,7 @@ async def run_job(
                     )
                 log.error("job_failed", job=job.name, run_id=str(run_id), **failure)
                 raise
+            JOB_RUNS.labels(job.service, job.name, "succeeded").inc()
             finished = clock.now()
             async with engine.begin() as tx:
                 await tx.execute(

@@ -1,19 +1,33 @@
-"""Structured logs: one JSON object per line, never a phone number, identity id, nickname or key."""
+"""Structured logs: one JSON object per line, never a phone number, identity id, nickname or key.
+
+Each request's line carries its request id, route template (never the URL with its query string), status,
+duration and the API key's name; the service name is bound per request and per background task.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
+_configured_file: TextIO | None = None
 
-def configure_logging(level: str = "info", fmt: str = "json", service: str = "loyalty") -> None:
+
+def configure_logging(level: str = "info", fmt: str = "json", file: str | None = None) -> None:
+    global _configured_file
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
+    if file is not None:
+        if _configured_file is None or _configured_file.name != file:
+            _configured_file = open(file, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 -- process lifetime
+        stream: TextIO = _configured_file
+    else:
+        stream = sys.stderr
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -26,8 +40,12 @@ def configure_logging(level: str = "info", fmt: str = "json", service: str = "lo
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
     )
+    logging.basicConfig(level=logging.WARNING, stream=stream, format="%(message)s")
+
+
+def bind_service(service: str) -> None:
+    """Name the service in every line logged from this task (and the tasks it starts)."""
     structlog.contextvars.bind_contextvars(service=service)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")

@@ -78,3 +78,26 @@ def run_env(context: Any, metadata: MetaData, schema: str) -> None:
         await engine.dispose()
 
     asyncio.run(main())
+
+
+_HEADS: dict[str, str] = {}
+
+
+def head_revision(service: str) -> str:
+    if service not in _HEADS:
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config(service, "postgresql://unused"))
+        head = script.get_current_head()
+        assert head is not None
+        _HEADS[service] = head
+    return _HEADS[service]
+
+
+async def at_head(conn: Any, service: str) -> bool:
+    """Whether the service's schema has every migration applied (readiness)."""
+    try:
+        current = (await conn.execute(text(f'SELECT version_num FROM "{service}".alembic_version'))).scalar()
+    except Exception:
+        return False
+    return bool(current == head_revision(service))

@@ -126,6 +126,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     rules_file: str | None = None
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
+    log_file: str | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
     host: str = "127.0.0.1"
@@ -221,6 +222,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         rules_file=env_map.get("LOYALTY_RULES_FILE") or None,
         log_level=env_map.get("LOYALTY_LOG_LEVEL", "info").lower(),
         log_format=log_format,  # type: ignore[arg-type]
+        log_file=env_map.get("LOYALTY_LOG_FILE") or None,
         db_pool_size=_int("LOYALTY_DB_POOL_SIZE", 10),
         db_max_overflow=_int("LOYALTY_DB_MAX_OVERFLOW", 10),
         host=env_map.get("LOYALTY_HOST", "127.0.0.1"),

@@ -58,6 +58,7 @@ class CommonTables:
     webhook_endpoints: Table
     webhook_deliveries: Table
     webhook_attempts: Table
+    audit_log: Table
 
 
 def define_common_tables(metadata: MetaData) -> CommonTables:
@@ -232,6 +233,24 @@ def define_common_tables(metadata: MetaData) -> CommonTables:
         Index(None, "delivery_id", "attempted_at"),
         comment="Every delivery attempt and how it went",
     )
+    audit_log = Table(
+        "audit_log",
+        metadata,
+        Column("audit_id", UUID(as_uuid=True), primary_key=True),
+        ts("at"),
+        Column("actor", Text, nullable=False),
+        Column("action", Text, nullable=False),
+        Column("member_id", UUID(as_uuid=True), nullable=True),
+        Column("request_id", Text, nullable=True),
+        Column("before", JSONB, nullable=True),
+        Column("after", JSONB, nullable=True),
+        Column("detail", Text, nullable=True),
+        Index(None, "at"),
+        Index(None, "actor", "at"),
+        Index(None, "action", "at"),
+        Index(None, "member_id", "at"),
+        comment="Append-only record of every admin action: who, what, when, and the before and after",
+    )
     return CommonTables(
         api_keys=api_keys,
         idempotency_keys=idempotency_keys,
@@ -245,4 +264,5 @@ def define_common_tables(metadata: MetaData) -> CommonTables:
         webhook_endpoints=webhook_endpoints,
         webhook_deliveries=webhook_deliveries,
         webhook_attempts=webhook_attempts,
+        audit_log=audit_log,
     )

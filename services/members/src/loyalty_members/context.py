@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from litestar.di import NamedDependency
 
+from loyalty_common.audit import Audit
 from loyalty_common.clock import Clock
 from loyalty_common.idempotency import Idempotency
 from loyalty_common.outbox import Outbox
@@ -23,6 +24,7 @@ class MembersContext:
     clock: Clock
     idempotency: Idempotency
     outbox: Outbox
+    audit: Audit
     phones: PhoneVault
 
     @property
@@ -40,6 +42,7 @@ def build_context(settings: Settings, clock: Clock) -> MembersContext:
         clock=clock,
         idempotency=Idempotency(schema.common, clock),
         outbox=Outbox(schema.common, clock),
+        audit=Audit(schema.common, clock),
         phones=PhoneVault(settings.phone_keys, settings.blind_index_key),
     )
 

@@ -7,7 +7,12 @@ from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loyalty_common.admin_routes import dead_letters_controller, jobs_controller, webhooks_controller
+from loyalty_common.admin_routes import (
+    audit_controller,
+    dead_letters_controller,
+    jobs_controller,
+    webhooks_controller,
+)
 from loyalty_common.clock import Clock, SystemClock
 from loyalty_common.http import ServiceSpec, create_service_app
 from loyalty_common.logs import configure_logging
@@ -34,7 +39,7 @@ def create_app(
 ) -> Litestar:
     settings = settings or settings_from_env()
     clock = clock or SystemClock()
-    configure_logging(settings.log_level, settings.log_format, service="points")
+    configure_logging(settings.log_level, settings.log_format, settings.log_file)
     ctx = build_context(settings, clock)
 
     def provide_ctx() -> PointsContext:
@@ -55,6 +60,7 @@ def create_app(
             jobs_controller("/v1/admin/points", schema.common, lambda state: points_jobs(ctx, state.engine)),
             dead_letters_controller("/v1/admin/points", schema.common),
             webhooks_controller("/v1/admin/points", schema.common),
+            audit_controller("/v1/admin/points", schema.common),
         ],
         common_tables=schema.common,
         dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from litestar.di import NamedDependency
 
+from loyalty_common.audit import Audit
 from loyalty_common.clock import Clock
 from loyalty_common.idempotency import Idempotency
 from loyalty_common.ledger import LedgerStore
@@ -24,6 +25,7 @@ class PointsContext:
     ledger: LedgerStore
     idempotency: Idempotency
     outbox: Outbox
+    audit: Audit
 
     @property
     def rules(self) -> ProgrammeRules:
@@ -41,6 +43,7 @@ def build_context(settings: Settings, clock: Clock) -> PointsContext:
         ledger=LedgerStore(schema.ledger),
         idempotency=Idempotency(schema.common, clock),
         outbox=Outbox(schema.common, clock),
+        audit=Audit(schema.common, clock),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from loyalty_common.db import Tx
 from loyalty_common.ledger.model import Balances, Lot, MemberBook
 from loyalty_common.ledger.tables import LedgerTables
+from loyalty_common.metrics import LEDGER_ENTRIES
 from loyalty_common.writes import WriteSet
 
 
@@ -204,6 +205,7 @@ class LedgerStore:
             guards={"entry_seq": book.loaded_seq},
         )
         for e in book.entries:
+            LEDGER_ENTRIES.labels(str(e.kind)).inc()
             writes.insert(
                 t.entries,
                 {

@@ -184,8 +184,17 @@ async def decide(
         .values(**values)
     )
     ctx.ledger.stage(book, writes)
-    merged = {**dict(row._mapping), **values}
-    return Answer(200, activity_out(ctx, merged))
+    decided = activity_out(ctx, {**dict(row._mapping), **values})
+    ctx.audit.stage(
+        writes,
+        None,
+        "activity.approve" if approve else "activity.reject",
+        actor=actor,
+        member_id=member_id,
+        after=decided,
+        detail=activity_id,
+    )
+    return Answer(200, decided)
 
 
 def activity_out(ctx: PointsContext, row: dict[str, Any]) -> Activity:

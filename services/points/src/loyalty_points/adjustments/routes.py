@@ -37,5 +37,5 @@ class AdjustmentsController(Controller):
             tx,
             MemberScope(member_id),
             data,
-            lambda writes: service.adjust(ctx, tx, data, member_id, actor, writes),
+            lambda writes: service.adjust(ctx, tx, data, member_id, actor, writes, request),
         )

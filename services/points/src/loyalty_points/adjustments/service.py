@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
+
+from litestar import Request
 
 from loyalty_common.db import Tx
 from loyalty_common.errors import FieldError, ValidationFailed
@@ -26,12 +29,19 @@ def check_request(data: AdjustmentRequest) -> None:
 
 
 async def adjust(
-    ctx: PointsContext, tx: Tx, data: AdjustmentRequest, member_id: UUID, actor: str, writes: WriteSet
+    ctx: PointsContext,
+    tx: Tx,
+    data: AdjustmentRequest,
+    member_id: UUID,
+    actor: str,
+    writes: WriteSet,
+    request: Request[Any, Any, Any] | None = None,
 ) -> Answer[AdjustmentResult]:
     """Add points (a new lot, valid for the usual period) or take them away (earliest expiry first; never
     beyond what is available)."""
     now = ctx.clock.now()
     book = await lock_member(ctx, tx, member_id, with_lots=data.points < 0)
+    before = {"available": book.available, "debt": book.debt}
     reason = f"Adjustment: {data.reason.strip()}"
     if data.points > 0:
         book.credit(
@@ -59,6 +69,21 @@ async def adjust(
         ),
     )
     ctx.ledger.stage(book, writes)
+    ctx.audit.stage(
+        writes,
+        request,
+        "points.adjust",
+        actor=actor,
+        member_id=member_id,
+        before=before,
+        after={
+            "available": book.available,
+            "debt": book.debt,
+            "points": data.points,
+            "transaction_id": str(book.transaction_id),
+        },
+        detail=data.reason,
+    )
     return Answer(
         201,
         AdjustmentResult(
