@@ -204,7 +204,7 @@ def create_service_app(
         """The process is alive."""
         return {"status": "ok"}
 
-    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    @get("/metrics", include_in_schema=False)
     async def metrics_endpoint(state: State) -> Response[bytes]:
         """Prometheus exposition (no key: keep it on the internal network)."""
         await metrics.refresh(spec.name, state)
