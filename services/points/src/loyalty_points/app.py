@@ -17,8 +17,12 @@ from loyalty_points.adjustments.routes import AdjustmentsController
 from loyalty_points.context import PointsContext, build_context
 from loyalty_points.earning.routes import EarningController
 from loyalty_points.jobs.routes import JobsController
+from loyalty_points.lottery.routes import AdminLotteriesController, LotteriesController
+from loyalty_points.offsets.routes import OffsetsController
 from loyalty_points.programme.routes import RulesController
+from loyalty_points.redemptions.routes import MemberRedemptionsController, RedemptionsController
 from loyalty_points.reports.routes import LedgerAdminController
+from loyalty_points.rewards.routes import AdminRewardsController, RewardsController
 
 VERSION = "1.0.0"
 
@@ -43,6 +47,13 @@ def create_app(
             AccountsController,
             EarningController,
             AdjustmentsController,
+            RewardsController,
+            RedemptionsController,
+            MemberRedemptionsController,
+            LotteriesController,
+            OffsetsController,
+            AdminRewardsController,
+            AdminLotteriesController,
             LedgerAdminController,
             JobsController,
         ],

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from loyalty_common.jobs import Job
 from loyalty_points.context import PointsContext
 from loyalty_points.expiry.service import expire
+from loyalty_points.offsets.service import release_expired
 
 
 def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
@@ -17,6 +18,13 @@ def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
             description="Expire points past their validity",
             body=lambda as_of, progress: expire(ctx, engine, as_of, progress),
             schedule="5 0 * * *",
+        ),
+        Job(
+            service="points",
+            name="release-holds",
+            description="Release checkout holds not confirmed within their time",
+            body=lambda as_of, progress: release_expired(ctx, engine, as_of, progress),
+            schedule="* * * * *",
         ),
     ]
     return {job.name: job for job in jobs}
