@@ -42,6 +42,36 @@ async def load(tx: Tx, lottery_id: UUID, *, for_update: bool = False) -> Any:
     return row
 
 
+async def for_draw(tx: Tx, lottery_id: UUID) -> tuple[Any, list[Any]]:
+    """The lottery's terms and its prize table, in order, in one round trip (every lottery has a prize)."""
+    lo, p = lotteries, prizes
+    rows = list(
+        await tx.execute(
+            select(
+                lo.c.name.label("lottery_name"),
+                lo.c.cost_points,
+                lo.c.daily_limit,
+                lo.c.active,
+                lo.c.starts_at,
+                lo.c.ends_at,
+                p.c.prize_id,
+                p.c.name,
+                p.c.kind,
+                p.c.points,
+                p.c.reward_id,
+                p.c.weight,
+                p.c.stock,
+            )
+            .join_from(lo, p, p.c.lottery_id == lo.c.lottery_id)
+            .where(lo.c.lottery_id == lottery_id)
+            .order_by(p.c.position)
+        )
+    )
+    if not rows:
+        raise LotteryNotFound(f"No lottery {lottery_id}")
+    return rows[0], rows
+
+
 async def prize_table(tx: Tx, lottery_ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
     """Each lottery's prizes, in the order the operator listed them (the order rolls are read in)."""
     if not lottery_ids:

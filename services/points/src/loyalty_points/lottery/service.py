@@ -144,17 +144,18 @@ async def draw(ctx: PointsContext, tx: Tx, lottery_id: UUID, member_id: UUID, wr
     again among the rest, so the draw's odds are always those of the prizes actually in stock.
     """
     book = await lock_member(ctx, tx, member_id, with_lots=True)
-    lottery = await queries.load(tx, lottery_id)
+    lottery, table = await queries.for_draw(tx, lottery_id)
+    name = lottery.lottery_name
     state = closed(lottery.active, lottery.starts_at, lottery.ends_at, book.now)
     if state is not None:
-        raise InvalidState(str(state), f"{lottery.name} is not open for draws")
+        raise InvalidState(str(state), f"{name} is not open for draws")
     day = local_date(book.now, ctx.tz)
     drawn_today = 0
     if lottery.daily_limit is not None:
         drawn_today = (await queries.draws_on(tx, member_id, [lottery_id], day)).get(lottery_id, 0)
         if drawn_today >= lottery.daily_limit:
             raise RedemptionLimitReached(
-                f"{lottery.name} allows {lottery.daily_limit} draws a day; come back tomorrow",
+                f"{name} allows {lottery.daily_limit} draws a day; come back tomorrow",
                 limit=lottery.daily_limit,
                 drawn_today=drawn_today,
             )
@@ -162,13 +163,13 @@ async def draw(ctx: PointsContext, tx: Tx, lottery_id: UUID, member_id: UUID, wr
     book.debit(
         Kind.LOTTERY_DRAW,
         lottery.cost_points,
-        reason=f"A draw in {lottery.name} for {lottery.cost_points} points",
+        reason=f"A draw in {name} for {lottery.cost_points} points",
         reference=f"draw:{draw_id}",
     )
-    candidates = [p for p in (await queries.prize_table(tx, [lottery_id])).get(lottery_id, []) if p.stock != 0]
+    candidates = [p for p in table if p.stock != 0]
     while True:
         if not candidates:
-            raise OutOfStock(f"Every prize of {lottery.name} is gone")
+            raise OutOfStock(f"Every prize of {name} is gone")
         weights = [p.weight for p in candidates]
         roll = rules.roll(sum(weights))
         prize = candidates[rules.pick(weights, roll)]
@@ -185,7 +186,7 @@ async def draw(ctx: PointsContext, tx: Tx, lottery_id: UUID, member_id: UUID, wr
             points_won,
             earned_at=book.now,
             expires_at=lot_expiry(book.now, ctx.tz, ctx.rules.expiry.validity_days),
-            reason=f"Won {points_won} points in {lottery.name} ({prize.name})",
+            reason=f"Won {points_won} points in {name} ({prize.name})",
             reference=f"draw:{draw_id}",
         )
     elif prize.kind == "reward":
