@@ -55,6 +55,7 @@ async def most_in_parallel(engine: AsyncEngine, work: Awaitable[T]) -> tuple[T, 
         async with engine.connect() as conn:
             while not done.is_set():
                 busy = (await conn.execute(text(BUSY))).scalar_one()
+                await conn.commit()  # pg_stat_activity is read once per transaction: end it to look again
                 most = max(most, int(busy))
 
     sampler = asyncio.create_task(sample())

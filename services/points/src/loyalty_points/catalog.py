@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+import msgspec
 
 from loyalty_common.errors import FieldError, ValidationFailed
 
@@ -30,3 +33,8 @@ def closed(active: bool, starts_at: datetime | None, ends_at: datetime | None, n
 def check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise ValidationFailed([FieldError("ends_at", "must be after starts_at")])
+
+
+def sent(change: msgspec.Struct) -> dict[str, Any]:
+    """The fields a PATCH body carries (`null` included: it clears a field); the rest stay as they are."""
+    return {name: value for name in change.__struct_fields__ if (value := getattr(change, name)) is not msgspec.UNSET}

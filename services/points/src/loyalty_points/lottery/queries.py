@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, or_, select, tuple_, update
 from loyalty_common.db import Tx
 from loyalty_common.errors import ResourceNotFound
 from loyalty_points import schema
+from loyalty_points.ids import parse_id
 
 lotteries, prizes, draws = schema.lotteries, schema.lottery_prizes, schema.lottery_draws
 
@@ -26,10 +27,11 @@ class PrizeNotFound(ResourceNotFound):
 
 
 def parse_lottery_id(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise LotteryNotFound(f"No lottery {raw!r}") from None
+    return parse_id(raw, LotteryNotFound(f"No lottery {raw!r}"))
+
+
+def parse_prize_id(raw: str) -> UUID:
+    return parse_id(raw, PrizeNotFound(f"No prize {raw!r}"))
 
 
 async def load(tx: Tx, lottery_id: UUID, *, for_update: bool = False) -> Any:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -32,13 +31,6 @@ from loyalty_points.members import parse_member_id
 MemberQuery = Annotated[
     str | None, QueryParameter(max_length=64, description="Count this member's draws today against the limit")
 ]
-
-
-def _prize_id(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise queries.PrizeNotFound(f"No prize {raw!r}") from None
 
 
 class LotteriesController(Controller):
@@ -126,7 +118,7 @@ class AdminLotteriesController(Controller):
         status_code=201,
         summary="Set up a lottery with its prize table",
         guards=[require_idempotency_key],
-        responses=problems(404),
+        responses=problems(404, 422),
     )
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[LotteryCreate], tx: TxDep, ctx: Ctx
@@ -151,7 +143,7 @@ class AdminLotteriesController(Controller):
         "/{lottery_id:str}",
         summary="Change a lottery from now on (cost, limit, window, on/off)",
         guards=[require_idempotency_key],
-        responses=problems(404),
+        responses=problems(404, 422),
     )
     async def update(
         self,
@@ -174,7 +166,7 @@ class AdminLotteriesController(Controller):
         "/{lottery_id:str}/prizes/{prize_id:str}",
         summary="Change a prize's name, weight or stock from now on",
         guards=[require_idempotency_key],
-        responses=problems(404),
+        responses=problems(404, 422),
     )
     async def update_prize(
         self,
@@ -185,7 +177,7 @@ class AdminLotteriesController(Controller):
         tx: TxDep,
         ctx: Ctx,
     ) -> Response[Lottery]:
-        lottery, prize = queries.parse_lottery_id(lottery_id), _prize_id(prize_id)
+        lottery, prize = queries.parse_lottery_id(lottery_id), queries.parse_prize_id(prize_id)
         return await ctx.idempotency.run(
             request,
             tx,

@@ -18,7 +18,7 @@ from loyalty_common.ledger import Kind
 from loyalty_common.timeutil import display, display_opt, local_date, lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
-from loyalty_points.catalog import check_window, closed
+from loyalty_points.catalog import check_window, closed, sent
 from loyalty_points.context import PointsContext
 from loyalty_points.lottery import queries, rules
 from loyalty_points.lottery.schemas import (
@@ -86,8 +86,7 @@ async def update(
 ) -> Answer[Lottery]:
     """Change the lottery from now on; draws already made keep what they were."""
     current = await queries.load(tx, lottery_id, for_update=True)
-    changed = {name: value for name in LOTTERY_EDITABLE if (value := getattr(data, name)) is not msgspec.UNSET}
-    merged = {**current._mapping, **changed, "updated_at": ctx.clock.now()}
+    merged = {**current._mapping, **sent(data), "updated_at": ctx.clock.now()}
     check_window(merged["starts_at"], merged["ends_at"])
     writes.update(
         lotteries,
@@ -108,8 +107,7 @@ async def update_prize(
     [prize] = [p for p in table if p["prize_id"] == prize_id] or [None]
     if prize is None:
         raise queries.PrizeNotFound(f"No prize {prize_id} in lottery {lottery_id}")
-    changed = {name: value for name in PRIZE_EDITABLE if (value := getattr(data, name)) is not msgspec.UNSET}
-    merged = {**prize, **changed}
+    merged = {**prize, **sent(data)}
     now = ctx.clock.now()
     writes.update(
         prizes,

@@ -56,7 +56,7 @@ class OffsetsController(Controller):
         status_code=200,
         summary="The order is paid: spend the held points (409 hold_expired once the hold has lapsed)",
         guards=[require_idempotency_key],
-        responses=problems(404, 409),
+        responses=problems(404, 409, 422),
     )
     async def confirm(
         self, request: Request[Any, Any, Any], offset_id: FromPath[str], tx: TxDep, ctx: Ctx
@@ -75,7 +75,7 @@ class OffsetsController(Controller):
         status_code=200,
         summary="The order was not paid: release the held points",
         guards=[require_idempotency_key],
-        responses=problems(404, 409),
+        responses=problems(404, 409, 422),
     )
     async def cancel(
         self, request: Request[Any, Any, Any], offset_id: FromPath[str], tx: TxDep, ctx: Ctx

@@ -26,6 +26,7 @@ from loyalty_points.accounts.queries import account_row
 from loyalty_points.context import PointsContext
 from loyalty_points.earning.rules import yuan
 from loyalty_points.earning.service import RefundAlreadyProcessed
+from loyalty_points.ids import owner_of
 from loyalty_points.members import lock_member
 from loyalty_points.offsets import rules
 from loyalty_points.offsets.schemas import (
@@ -48,15 +49,8 @@ class OffsetNotFound(ResourceNotFound):
 
 
 async def owner(tx: Tx, raw_id: str) -> tuple[UUID, UUID]:
-    """The offset's id and the member it belongs to (to scope the call's Idempotency-Key and lock)."""
-    try:
-        offset_id = UUID(raw_id)
-    except ValueError:
-        raise OffsetNotFound(f"No offset {raw_id!r}") from None
-    member_id = (await tx.execute(select(offsets.c.member_id).where(offsets.c.offset_id == offset_id))).scalar()
-    if member_id is None:
-        raise OffsetNotFound(f"No offset {raw_id!r}")
-    return offset_id, member_id
+    """The offset's id and its member."""
+    return await owner_of(tx, offsets.c.offset_id, raw_id, OffsetNotFound(f"No offset {raw_id!r}"))
 
 
 async def _load(tx: Tx, member_id: UUID, offset_id: UUID) -> Any:

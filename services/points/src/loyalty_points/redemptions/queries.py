@@ -13,6 +13,7 @@ from sqlalchemy import func, select, tuple_
 from loyalty_common.db import Tx
 from loyalty_common.errors import ResourceNotFound
 from loyalty_points import schema
+from loyalty_points.ids import owner_of
 
 redemptions, vouchers = schema.redemptions, schema.vouchers
 
@@ -22,17 +23,8 @@ class RedemptionNotFound(ResourceNotFound):
 
 
 async def owner(tx: Tx, raw_id: str) -> tuple[UUID, UUID]:
-    """The redemption's id and the member it belongs to (to scope the call's Idempotency-Key and lock)."""
-    try:
-        redemption_id = UUID(raw_id)
-    except ValueError:
-        raise RedemptionNotFound(f"No redemption {raw_id!r}") from None
-    member_id = (
-        await tx.execute(select(redemptions.c.member_id).where(redemptions.c.redemption_id == redemption_id))
-    ).scalar()
-    if member_id is None:
-        raise RedemptionNotFound(f"No redemption {raw_id!r}")
-    return redemption_id, member_id
+    """The redemption's id and its member."""
+    return await owner_of(tx, redemptions.c.redemption_id, raw_id, RedemptionNotFound(f"No redemption {raw_id!r}"))
 
 
 async def load(tx: Tx, member_id: UUID, redemption_id: UUID) -> Any:

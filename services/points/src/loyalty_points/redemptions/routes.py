@@ -50,7 +50,7 @@ class RedemptionsController(Controller):
         "/{redemption_id:str}/cancel",
         status_code=200,
         summary="Cancel a redemption: points back into the lots they came from, vouchers void",
-        responses=problems(404, 409),
+        responses=problems(404, 409, 422),
     )
     async def cancel(
         self, request: Request[Any, Any, Any], redemption_id: FromPath[str], tx: TxDep, ctx: Ctx

@@ -89,7 +89,7 @@ def stage_redemption(
     draw_id: UUID | None,
 ) -> list[str]:
     """Record a redemption as the reward is now, with one new voucher code per unit; returns the codes."""
-    codes = [voucher_code() for _ in range(quantity)]
+    codes = sorted(voucher_code() for _ in range(quantity))
     writes.insert(
         redemptions,
         {
@@ -149,7 +149,9 @@ async def redeem(
     """Spend points (earliest expiry first) on `quantity` units of a reward and issue a voucher for each."""
     book = await lock_member(ctx, tx, member_id, with_lots=True)
     reward = await rewards_queries.load(tx, rewards_queries.parse_reward_id(data.reward_id))
-    redeemed = (await queries.units_redeemed(tx, member_id, [reward.reward_id])).get(reward.reward_id, 0)
+    redeemed = 0
+    if reward.per_member_limit is not None:
+        redeemed = (await queries.units_redeemed(tx, member_id, [reward.reward_id])).get(reward.reward_id, 0)
     standing = Standing(book.tier, book.available, redeemed)
     reason = ineligible(rewards_queries.terms(reward), standing, data.quantity, book.now)
     if reason is not None:

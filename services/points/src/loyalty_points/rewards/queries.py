@@ -11,17 +11,14 @@ from sqlalchemy import select, tuple_
 from loyalty_common.db import Tx
 from loyalty_common.errors import RewardNotFound
 from loyalty_points import schema
+from loyalty_points.ids import parse_id
 from loyalty_points.rewards.rules import Terms
 
 rewards = schema.rewards
 
 
 def parse_reward_id(raw: str) -> UUID:
-    """Reward ids are UUIDs; anything else names no reward."""
-    try:
-        return UUID(raw)
-    except (ValueError, TypeError, AttributeError):
-        raise RewardNotFound(f"No reward {raw!r}") from None
+    return parse_id(raw, RewardNotFound(f"No reward {raw!r}"))
 
 
 async def load(tx: Tx, reward_id: UUID, *, for_update: bool = False) -> Any:

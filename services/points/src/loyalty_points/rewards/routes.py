@@ -60,7 +60,7 @@ class AdminRewardsController(Controller):
         status_code=201,
         summary="Add a reward to the catalog",
         guards=[require_idempotency_key],
-        responses=problems(),
+        responses=problems(422),
     )
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[RewardCreate], tx: TxDep, ctx: Ctx
@@ -77,7 +77,7 @@ class AdminRewardsController(Controller):
         "/{reward_id:str}",
         summary="Change a reward from now on (past redemptions keep what it was)",
         guards=[require_idempotency_key],
-        responses=problems(404),
+        responses=problems(404, 422),
     )
     async def update(
         self,

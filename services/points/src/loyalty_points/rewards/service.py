@@ -15,7 +15,7 @@ from loyalty_common.timeutil import display_opt
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.accounts.queries import account_row
-from loyalty_points.catalog import check_window
+from loyalty_points.catalog import check_window, sent
 from loyalty_points.context import PointsContext
 from loyalty_points.redemptions.queries import units_redeemed
 from loyalty_points.rewards import queries
@@ -43,8 +43,7 @@ async def create(ctx: PointsContext, data: RewardCreate, writes: WriteSet) -> An
 async def update(ctx: PointsContext, tx: Tx, reward_id: UUID, data: RewardUpdate, writes: WriteSet) -> Answer[Reward]:
     """Change the reward from now on. Redemptions keep what the reward was when they were made."""
     current = await queries.load(tx, reward_id, for_update=True)
-    changed = {name: value for name in EDITABLE if (value := getattr(data, name)) is not msgspec.UNSET}
-    merged = {**current._mapping, **changed, "updated_at": ctx.clock.now()}
+    merged = {**current._mapping, **sent(data), "updated_at": ctx.clock.now()}
     check_window(merged["starts_at"], merged["ends_at"])
     writes.update(
         schema.rewards,
