@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.db import Tx, unit_of_work
-from loyalty_common.errors import HoldExpired, InvalidState, RefundExceedsOrder, ResourceNotFound
+from loyalty_common.errors import HoldExpired, InvalidState, ResourceNotFound
 from loyalty_common.events import OffsetRefunded, OffsetSettled
 from loyalty_common.idempotency import Answer
 from loyalty_common.jobs import Progress
@@ -24,7 +24,7 @@ from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.accounts.queries import account_row
 from loyalty_points.context import PointsContext
-from loyalty_points.earning.rules import yuan
+from loyalty_points.earning.rules import check_refund_within_order, yuan
 from loyalty_points.earning.service import RefundAlreadyProcessed
 from loyalty_points.ids import owner_of
 from loyalty_points.members import lock_member
@@ -238,13 +238,9 @@ async def refund(
     ).first()
     if already is not None:
         raise RefundAlreadyProcessed(f"Refund {data.refund_id} of order {row.order_id} was already processed")
-    if row.refunded_fen + data.amount_fen > row.order_amount_fen:
-        raise RefundExceedsOrder(
-            f"{yuan(row.refunded_fen)} of {yuan(row.order_amount_fen)} is already refunded; "
-            f"{yuan(data.amount_fen)} more would exceed the order",
-            order_amount_fen=row.order_amount_fen,
-            refunded_fen=row.refunded_fen,
-        )
+    check_refund_within_order(
+        order_amount_fen=row.order_amount_fen, refunded_before_fen=row.refunded_fen, refund_fen=data.amount_fen
+    )
     due = rules.points_returned(
         points=row.points,
         order_amount_fen=row.order_amount_fen,
