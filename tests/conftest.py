@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
@@ -173,6 +174,41 @@ def members_client(clients: tuple[Any, Any]) -> Any:
 @pytest.fixture(scope="session")
 def api(points_client: Any, members_client: Any, clock: TravelClock) -> Api:
     return Api(points_client, members_client, clock)
+
+
+@pytest.fixture(scope="session")
+async def parallel_api(settings: Settings, clock: TravelClock, members_client: Any) -> AsyncIterator[Api]:
+    """An Api whose points calls run in the test's own event loop (httpx over ASGI), so `asyncio.gather` makes
+    truly parallel requests. Litestar's test client runs each request to completion on its portal thread and
+    blocks the caller meanwhile, which turns a gather of its requests into a sequence."""
+    from loyalty_points.app import create_app as points_app
+
+    app = points_app(settings, clock)
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://points.test") as points,
+    ):
+        yield Api(points, members_client, clock)
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[None]:
+    """Start and stop an ASGI app's lifespan in a task of its own, as a server does (its task groups must be
+    entered and left in one task; fixture set-up and tear-down run in different ones)."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put)
+    )
+    await to_app.put({"type": "lifespan.startup"})
+    started = await from_app.get()
+    assert started["type"] == "lifespan.startup.complete", started
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await from_app.get()
+        await lifespan
 
 
 _WORKER_DATABASES: list[Settings] = []

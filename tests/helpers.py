@@ -11,6 +11,7 @@ from loyalty_common.clock import TravelClock
 
 PERSONAL_DATA: set[str] = set()
 """Phone numbers, identity external ids and nicknames the tests used: none may appear in a log line."""
+PROBLEM = "application/problem+json"
 
 MEMBER_KEY = "test-mini-key"
 EARN_KEY = "test-orders-key"
@@ -36,6 +37,17 @@ def external_id() -> str:
     value = unique("o6")
     PERSONAL_DATA.add(value)
     return value
+
+
+def assert_problem(r: Any, status: int, code: str) -> dict[str, Any]:
+    """The response is problem+json with this status and stable code; returns its body."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code, body
+    assert {"type", "title", "status", "detail", "code"} <= set(body)
+    assert body["status"] == status
+    return body
 
 
 def random_cn_mobile() -> str:
@@ -147,5 +159,89 @@ class Api:
         body = {"as_of": as_of.isoformat()} if as_of else {}
         r = await self.points.post(f"/v1/admin/points/jobs/{job}/run", json=body, headers=headers(ADMIN_KEY))
         assert r.status_code == 201, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    # -- spending: rewards, redemptions, lotteries, cash offset -------------------------------------------
+    async def create_reward(self, *, expect: int = 201, **fields: Any) -> dict[str, Any]:
+        body = {"name": unique("Reward"), "points_cost": 100, **fields}
+        r = await self.points.post("/v1/admin/points/rewards", json=body, headers=headers(ADMIN_KEY, new_key()))
+        assert r.status_code == expect, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def redeem(
+        self, member_id: str, reward_id: str, quantity: int = 1, *, key: str | None = None, expect: int = 201
+    ) -> dict[str, Any]:
+        r = await self.points.post(
+            "/v1/points/redemptions",
+            json={"member_id": member_id, "reward_id": reward_id, "quantity": quantity},
+            headers=headers(MEMBER_KEY, key or new_key()),
+        )
+        assert r.status_code == expect, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def cancel_redemption(self, redemption_id: str, *, expect: int = 200) -> dict[str, Any]:
+        r = await self.points.post(
+            f"/v1/points/redemptions/{redemption_id}/cancel", headers=headers(MEMBER_KEY, new_key())
+        )
+        assert r.status_code == expect, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def hold(
+        self,
+        member_id: str,
+        points: int,
+        order_amount_fen: int = 100_000,
+        *,
+        order_id: str | None = None,
+        key: str | None = None,
+        expect: int = 201,
+    ) -> dict[str, Any]:
+        body = {
+            "member_id": member_id,
+            "order_id": order_id or unique("ord"),
+            "order_amount_fen": order_amount_fen,
+            "points": points,
+        }
+        r = await self.points.post("/v1/points/offsets", json=body, headers=headers(MEMBER_KEY, key or new_key()))
+        assert r.status_code == expect, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def settle(self, offset_id: str, action: str, *, expect: int = 200) -> dict[str, Any]:
+        r = await self.points.post(f"/v1/points/offsets/{offset_id}/{action}", headers=headers(MEMBER_KEY, new_key()))
+        assert r.status_code == expect, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def refund_offset(
+        self, offset_id: str, amount_fen: int, *, refund_id: str | None = None, expect: int = 201
+    ) -> dict[str, Any]:
+        r = await self.points.post(
+            f"/v1/points/offsets/{offset_id}/refund",
+            json={"refund_id": refund_id or unique("rf"), "amount_fen": amount_fen},
+            headers=headers(MEMBER_KEY, new_key()),
+        )
+        assert r.status_code == expect, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def create_lottery(self, prizes: list[dict[str, Any]], *, expect: int = 201, **fields: Any) -> dict[str, Any]:
+        body = {"name": unique("Lottery"), "cost_points": 10, "prizes": prizes, **fields}
+        r = await self.points.post("/v1/admin/points/lotteries", json=body, headers=headers(ADMIN_KEY, new_key()))
+        assert r.status_code == expect, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def draw(self, lottery_id: str, member_id: str, *, expect: int = 201) -> dict[str, Any]:
+        r = await self.points.post(
+            f"/v1/points/lotteries/{lottery_id}/draws",
+            json={"member_id": member_id},
+            headers=headers(MEMBER_KEY, new_key()),
+        )
+        assert r.status_code == expect, r.text
         result: dict[str, Any] = r.json()
         return result

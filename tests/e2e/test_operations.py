@@ -34,9 +34,11 @@ async def test_an_adjustment_is_audited_with_who_what_and_before_after(api: Api)
 
 
 async def test_job_runs_and_webhook_changes_are_audited(api: Api) -> None:
-    await api.run_job("remind-expiring")
+    run = await api.run_job("remind-expiring")
     r = await api.points.get("/v1/admin/points/audit", params={"action": "job.run"}, headers=headers(ADMIN_KEY))
-    assert r.json()["items"][0]["detail"].startswith("remind-expiring as of")
+    [record] = [i for i in r.json()["items"] if i["after"]["run_id"] == run["run_id"]]
+    assert record["detail"].startswith("remind-expiring as of")
+    assert record["actor"] == "ops"
     r = await api.members.post("/v1/admin/members/jobs/review-tiers/run", json={}, headers=headers(ADMIN_KEY))
     r = await api.members.get("/v1/admin/members/audit", params={"action": "job.run"}, headers=headers(ADMIN_KEY))
     assert r.json()["items"][0]["actor"] == "ops"

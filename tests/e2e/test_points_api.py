@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.helpers import ADMIN_KEY, EARN_KEY, MEMBER_KEY, Api, headers, new_key, unique
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(r, status: int, code: str) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert body["code"] == code
-    assert {"type", "title", "status", "detail", "code"} <= set(body)
-    assert body["status"] == status
-    return body
+from tests.helpers import ADMIN_KEY, EARN_KEY, MEMBER_KEY, PROBLEM, Api, assert_problem, headers, new_key, unique
 
 
 async def test_purchase_earns_floor_of_whole_yuan(api: Api) -> None:

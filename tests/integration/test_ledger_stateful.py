@@ -1,5 +1,7 @@
 """Property-based test of the ledger on a real PostgreSQL: random sequences of earning, refunds, adjustments,
-spending, holds (confirmed or released), restores and expiry runs at random instants, over several members.
+spending, holds (confirmed or released), restores and expiry runs at random instants, over several members; and
+the same through the spending services: redemptions and their cancels, lottery draws, cash-offset holds with
+their confirms (late ones answer hold_expired and release), cancels, refunds and the release-holds job.
 
 After every step: `verify` finds every invariant intact, and each member's balances equal what a small
 reference model of the rules (lots, earliest expiry first, debt) says they must be.
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -32,7 +35,7 @@ from sqlalchemy import text
 from loyalty_common import devdb
 from loyalty_common.clock import TravelClock
 from loyalty_common.db import create_engine, unit_of_work
-from loyalty_common.errors import InsufficientPoints
+from loyalty_common.errors import InsufficientPoints, InvalidState
 from loyalty_common.ledger import Kind, verify
 from loyalty_common.timeutil import lot_expiry
 from loyalty_common.writes import WriteSet
@@ -42,7 +45,21 @@ from loyalty_points.adjustments.service import adjust
 from loyalty_points.context import build_context
 from loyalty_points.earning.schemas import PurchaseRequest, RefundRequest
 from loyalty_points.earning.service import earn_purchase, refund_order
+from loyalty_points.lottery.schemas import LotteryCreate, PrizeCreate
+from loyalty_points.lottery.service import create as create_lottery
+from loyalty_points.lottery.service import draw
 from loyalty_points.members import lock_member
+from loyalty_points.offsets.schemas import HoldRequest, OffsetRefundRequest
+from loyalty_points.offsets.service import cancel as cancel_offset
+from loyalty_points.offsets.service import confirm as confirm_offset
+from loyalty_points.offsets.service import hold as hold_offset
+from loyalty_points.offsets.service import refund as refund_offset
+from loyalty_points.offsets.service import release_expired
+from loyalty_points.redemptions.schemas import RedemptionRequest
+from loyalty_points.redemptions.service import cancel as cancel_redemption
+from loyalty_points.redemptions.service import redeem
+from loyalty_points.rewards.schemas import RewardCreate
+from loyalty_points.rewards.service import create as create_reward
 from tests.conftest import ADMIN_URL_ENV, TEMPLATE_ENV, clone_database, make_settings
 
 T0 = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
@@ -94,6 +111,32 @@ class ModelAccount:
         return lot
 
 
+def put_back(taken: list[tuple[ModelLot, int]], points: int) -> list[tuple[ModelLot, int]]:
+    """Return points into the lots they were taken from, latest expiry first; what may still go back after."""
+    remaining = points
+    still: list[tuple[ModelLot, int]] = []
+    for lot, n in sorted(taken, key=lambda item: item[0].expires_at, reverse=True):
+        back = min(n, remaining)
+        lot.available += back
+        remaining -= back
+        if n - back:
+            still.append((lot, n - back))
+    assert remaining == 0
+    return still
+
+
+@dataclass
+class ModelOffset:
+    member: uuid.UUID
+    offset_id: uuid.UUID
+    points: int
+    order_amount_fen: int
+    expires_at: datetime
+    lots: list[tuple[ModelLot, int]]
+    refunded_fen: int = 0
+    returned: int = 0
+
+
 class LedgerMachine(RuleBasedStateMachine):
     loop: asyncio.AbstractEventLoop
     database_url: str
@@ -110,6 +153,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.orders: list[tuple[uuid.UUID, str, int, ModelLot | None, list[int]]] = []
         self.spends: list[tuple[uuid.UUID, uuid.UUID, list[tuple[ModelLot, int]], int]] = []
         self.holds: list[tuple[uuid.UUID, uuid.UUID, list[tuple[ModelLot, int]]]] = []
+        self.rewards: list[tuple[uuid.UUID, int]] = []
+        self.lottery: tuple[uuid.UUID, int, int] | None = None
+        self.redemptions: list[tuple[uuid.UUID, uuid.UUID, list[tuple[ModelLot, int]]]] = []
+        self.cancelled: list[tuple[uuid.UUID, uuid.UUID]] = []
+        self.held: list[ModelOffset] = []
+        self.confirmed: list[ModelOffset] = []
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -134,6 +183,17 @@ class LedgerMachine(RuleBasedStateMachine):
                     self.model[member] = ModelAccount()
 
         self.run(insert())
+
+    @initialize()
+    def make_catalog(self) -> None:
+        for cost in (7, 25, 60):
+            data = RewardCreate(name=f"Reward {cost}", points_cost=cost)
+            reward = self.run(self._op(lambda tx, w, data=data: create_reward(self.ctx, data, w))).body
+            self.rewards.append((reward.reward_id, cost))
+        cost, prize = 3, 5
+        lottery = LotteryCreate(name="Spin", cost_points=cost, prizes=[PrizeCreate("Five", "points", 1, points=prize)])
+        made = self.run(self._op(lambda tx, w: create_lottery(self.ctx, tx, lottery, w))).body
+        self.lottery = (made.lottery_id, cost, prize)
 
     async def _op(self, body: Any) -> Any:
         async with unit_of_work(self.engine) as tx:
@@ -224,14 +284,7 @@ class LedgerMachine(RuleBasedStateMachine):
             book.restore(Kind.REDEMPTION_CANCEL, points, capacities, reason="cancel", corrects_entry_id=entry_id)
 
         self.run(self._ledger(member, body))
-        remaining = points
-        still: list[tuple[ModelLot, int]] = []
-        for lot, n in sorted(taken, key=lambda item: item[0].expires_at, reverse=True):
-            back = min(n, remaining)
-            lot.available += back
-            remaining -= back
-            if n - back:
-                still.append((lot, n - back))
+        still = put_back(taken, points)
         if left - points:
             self.spends.append((member, entry_id, still, left - points))
 
@@ -286,6 +339,128 @@ class LedgerMachine(RuleBasedStateMachine):
                     lot.available = 0
         # The job expires every member's due lots (earlier examples' members share the database too).
         assert counts["points"] >= expected
+
+    # -- through the spending services ---------------------------------------------------------------------
+    @rule(who=st.integers(0, 2), pick=st.integers(0, 2), quantity=st.integers(1, 3))
+    def redeem(self, who: int, pick: int, quantity: int) -> None:
+        member = self.members[who]
+        account = self.model[member]
+        reward_id, cost = self.rewards[pick]
+        data = RedemptionRequest(str(member), str(reward_id), quantity)
+        try:
+            answer = self.run(self._op(lambda tx, w: redeem(self.ctx, tx, data, member, w)))
+        except InsufficientPoints:
+            assert cost * quantity > account.available
+            return
+        assert answer.body.points_spent == cost * quantity
+        taken = account.take(cost * quantity)
+        assert answer.body.available == account.available
+        self.redemptions.append((member, answer.body.redemption_id, taken))
+
+    @precondition(lambda self: self.redemptions)
+    @rule(pick=st.integers(0, 10_000))
+    def cancel_redemption(self, pick: int) -> None:
+        member, redemption_id, taken = self.redemptions.pop(pick % len(self.redemptions))
+        answer = self.run(self._op(lambda tx, w: cancel_redemption(self.ctx, tx, redemption_id, member, w)))
+        put_back(taken, sum(n for _, n in taken))
+        assert answer.body.available == self.model[member].available
+        self.cancelled.append((member, redemption_id))
+
+    @precondition(lambda self: self.cancelled)
+    @rule(pick=st.integers(0, 10_000))
+    def cancel_a_cancelled_redemption(self, pick: int) -> None:
+        member, redemption_id = self.cancelled[pick % len(self.cancelled)]
+        with pytest.raises(InvalidState) as refused:
+            self.run(self._op(lambda tx, w: cancel_redemption(self.ctx, tx, redemption_id, member, w)))
+        assert refused.value.extra["current_status"] == "cancelled"
+
+    @rule(who=st.integers(0, 2))
+    def draw(self, who: int) -> None:
+        assert self.lottery is not None
+        lottery_id, cost, prize = self.lottery
+        member = self.members[who]
+        account = self.model[member]
+        try:
+            answer = self.run(self._op(lambda tx, w: draw(self.ctx, tx, lottery_id, member, w)))
+        except InsufficientPoints:
+            assert cost > account.available
+            return
+        assert answer.body.points_won == prize
+        account.take(cost)
+        account.credit(prize, lot_expiry(self.clock.now(), self.ctx.tz, 365), earning=False)
+
+    @rule(who=st.integers(0, 2), steps=st.integers(1, 30), extra_fen=st.integers(0, 5_000))
+    def hold_offset(self, who: int, steps: int, extra_fen: int) -> None:
+        member = self.members[who]
+        account = self.model[member]
+        points, order_amount_fen = steps * 10, steps * 200 + extra_fen  # within the 50% cap
+        data = HoldRequest(str(member), f"o{uuid.uuid4().hex[:10]}", order_amount_fen, points)
+        try:
+            answer = self.run(self._op(lambda tx, w: hold_offset(self.ctx, tx, data, member, w)))
+        except InsufficientPoints:
+            assert points > account.available
+            return
+        taken = account.take(points)
+        for lot, n in taken:
+            lot.held += n
+        expires_at = self.clock.now() + timedelta(minutes=15)
+        self.held.append(ModelOffset(member, answer.body.offset_id, points, order_amount_fen, expires_at, taken))
+
+    def _released(self, offset: ModelOffset) -> None:
+        for lot, n in offset.lots:
+            lot.held -= n
+            lot.available += n
+
+    @precondition(lambda self: self.held)
+    @rule(pick=st.integers(0, 10_000))
+    def confirm_offset(self, pick: int) -> None:
+        offset = self.held.pop(pick % len(self.held))
+        answer = self.run(self._op(lambda tx, w: confirm_offset(self.ctx, tx, offset.offset_id, offset.member, w)))
+        if self.clock.now() >= offset.expires_at:
+            assert (answer.status_code, answer.body["code"]) == (409, "hold_expired")
+            self._released(offset)
+            return
+        assert answer.body.status == "confirmed"
+        for lot, n in offset.lots:
+            lot.held -= n
+        self.confirmed.append(offset)
+
+    @precondition(lambda self: self.held)
+    @rule(pick=st.integers(0, 10_000))
+    def cancel_offset(self, pick: int) -> None:
+        offset = self.held.pop(pick % len(self.held))
+        answer = self.run(self._op(lambda tx, w: cancel_offset(self.ctx, tx, offset.offset_id, offset.member, w)))
+        assert answer.body.status == "cancelled"
+        self._released(offset)
+
+    @precondition(lambda self: self.confirmed)
+    @rule(pick=st.integers(0, 10_000), share=st.integers(1, 100))
+    def refund_offset(self, pick: int, share: int) -> None:
+        offset = self.confirmed[pick % len(self.confirmed)]
+        amount = max(1, (offset.order_amount_fen - offset.refunded_fen) * share // 100)
+        if offset.refunded_fen + amount > offset.order_amount_fen:
+            return
+        data = OffsetRefundRequest(f"r{uuid.uuid4().hex[:8]}", amount)
+        answer = self.run(self._op(lambda tx, w: refund_offset(self.ctx, tx, offset.offset_id, offset.member, data, w)))
+        refunded = offset.refunded_fen + amount
+        due = offset.points * refunded // offset.order_amount_fen - offset.returned
+        assert answer.body.points_returned == due
+        offset.lots = put_back(offset.lots, due)
+        offset.refunded_fen, offset.returned = refunded, offset.returned + due
+        if refunded == offset.order_amount_fen:
+            assert offset.returned == offset.points
+            self.confirmed.remove(offset)
+
+    @rule(minutes=st.integers(0, 30))
+    def release_holds_job_runs(self, minutes: int) -> None:
+        self.clock.advance(timedelta(minutes=minutes))
+        as_of = self.clock.now()
+        counts = self.run(release_expired(self.ctx, self.engine, as_of, lambda done, total: None))
+        due = [offset for offset in self.held if offset.expires_at <= as_of]
+        for offset in due:
+            self._released(offset)
+            self.held.remove(offset)
+        assert counts["offsets"] >= len(due)
 
     @invariant()
     def ledger_verifies_and_matches_the_model(self) -> None:

@@ -136,6 +136,46 @@ def test_expiry_takes_only_unheld_points_of_lots_past_their_last_instant() -> No
     check_invariants(b)
 
 
+def test_a_lottery_prize_is_new_points_that_are_issued_but_not_earned() -> None:
+    b = book()
+    earn(b, 30)
+    prize = b.credit(
+        Kind.LOTTERY_PRIZE, 50, earned_at=T0, expires_at=T0 + timedelta(days=365), reason="won in a lottery"
+    )
+    assert (prize.debit, prize.credit, prize.amount, prize.points) == (Acct.ISSUANCE, Acct.AVAILABLE, 50, 50)
+    assert prize.lot_id is not None and b.lots[prize.lot_id].available == 50
+    assert (b.balances.available, b.balances.lifetime_earned) == (80, 30)
+    check_invariants(b)
+
+
+def test_a_lottery_prize_repays_debt_first_like_any_new_points() -> None:
+    b = book()
+    earn(b, 10)
+    b.debit(Kind.REFUND_CLAWBACK, 25, reason="refund", allow_debt=True)
+    b.credit(Kind.LOTTERY_PRIZE, 20, earned_at=T0, expires_at=T0 + timedelta(days=365), reason="prize")
+    assert b.entries[-1].kind == Kind.DEBT_REPAYMENT
+    assert (b.balances.available, b.balances.debt, b.balances.lifetime_earned) == (5, 0, 0)
+    check_invariants(b)
+
+
+def test_a_lottery_draw_spends_available_points_into_the_redemption_account() -> None:
+    b = book()
+    earn(b, 10, days=5)
+    earn(b, 10, days=50)
+    [draw] = b.debit(Kind.LOTTERY_DRAW, 15, reason="one draw")
+    assert (draw.debit, draw.credit, draw.amount, draw.points) == (Acct.AVAILABLE, Acct.REDEMPTION, 15, -15)
+    assert sorted(lot.available for lot in b.lots.values()) == [0, 5]
+    with pytest.raises(InsufficientPoints):
+        b.debit(Kind.LOTTERY_DRAW, 6, reason="one draw too many")
+    check_invariants(b)
+
+
+@pytest.mark.parametrize("kind", [Kind.LOTTERY_DRAW, Kind.REDEMPTION, Kind.OFFSET_REFUND, Kind.EXPIRY])
+def test_only_kinds_that_make_new_points_may_credit(kind: Kind) -> None:
+    with pytest.raises(ValueError, match="not a credit"):
+        book().credit(kind, 5, earned_at=T0, expires_at=T0 + timedelta(days=1), reason="x")
+
+
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("earn"), st.integers(1, 500), st.integers(1, 400)),

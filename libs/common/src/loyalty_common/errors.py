@@ -134,8 +134,8 @@ class OutOfStock(LoyaltyError):
 class InvalidState(LoyaltyError):
     status, code, title = 409, "invalid_state", "The resource is not in a state that allows this"
 
-    def __init__(self, current_status: str, detail: str | None = None) -> None:
-        super().__init__(detail, current_status=current_status)
+    def __init__(self, current_status: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, current_status=current_status, **extra)
 
 
 class HoldExpired(LoyaltyError):

@@ -90,6 +90,71 @@ class PointsAdjusted(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
 
 
+class PointsRedeemed(msgspec.Struct, frozen=True, kw_only=True):
+    """points.redeemed v1: a member took a reward (from the catalog, or as a lottery prize with `points` 0)."""
+
+    member_id: str
+    transaction_id: str
+    redemption_id: str
+    reward_id: str
+    quantity: int
+    points: int
+    source: str
+    occurred_at: str
+
+
+class RedemptionCancelled(msgspec.Struct, frozen=True, kw_only=True):
+    """points.redemption_cancelled v1: a redemption was cancelled; its vouchers are void, its points back."""
+
+    member_id: str
+    transaction_id: str
+    redemption_id: str
+    reward_id: str
+    points_returned: int
+    occurred_at: str
+
+
+class LotteryDrawn(msgspec.Struct, frozen=True, kw_only=True):
+    """points.lottery_drawn v1: a member spent points on a draw and won `prize_kind` (maybe nothing)."""
+
+    member_id: str
+    transaction_id: str
+    draw_id: str
+    lottery_id: str
+    prize_id: str
+    prize_kind: str
+    points_spent: int
+    points_won: int
+    occurred_at: str
+
+
+class OffsetSettled(msgspec.Struct, frozen=True, kw_only=True):
+    """points.offset_settled v1: a checkout hold was confirmed (points paid part of the order), cancelled or
+    expired (points released)."""
+
+    member_id: str
+    transaction_id: str
+    offset_id: str
+    order_id: str
+    status: str
+    points: int
+    offset_fen: int
+    occurred_at: str
+
+
+class OffsetRefunded(msgspec.Struct, frozen=True, kw_only=True):
+    """points.offset_refunded v1: part of an order paid with points was refunded; points went back."""
+
+    member_id: str
+    transaction_id: str
+    offset_id: str
+    order_id: str
+    refund_id: str
+    amount_fen: int
+    points_returned: int
+    occurred_at: str
+
+
 class MemberRegistered(msgspec.Struct, frozen=True, kw_only=True):
     """member.registered v1: a member registered (the phone itself never travels in events)."""
 
@@ -139,6 +204,11 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "tier.changed": TierChanged,
     "referral.qualified": ReferralQualified,
     "points.adjusted": PointsAdjusted,
+    "points.redeemed": PointsRedeemed,
+    "points.redemption_cancelled": RedemptionCancelled,
+    "points.lottery_drawn": LotteryDrawn,
+    "points.offset_settled": OffsetSettled,
+    "points.offset_refunded": OffsetRefunded,
     "member.registered": MemberRegistered,
     "member.updated": MemberUpdated,
     "member.phone_verified": MemberPhoneVerified,

@@ -24,8 +24,12 @@ from loyalty_points.adjustments.routes import AdjustmentsController
 from loyalty_points.context import PointsContext, build_context
 from loyalty_points.earning.routes import EarningController
 from loyalty_points.jobs import points_jobs
+from loyalty_points.lottery.routes import AdminLotteriesController, LotteriesController
+from loyalty_points.offsets.routes import OffsetsController
 from loyalty_points.programme.routes import RulesController
+from loyalty_points.redemptions.routes import MemberRedemptionsController, RedemptionsController
 from loyalty_points.reports.routes import LedgerAdminController
+from loyalty_points.rewards.routes import AdminRewardsController, RewardsController
 
 VERSION = "1.0.0"
 
@@ -56,6 +60,13 @@ def create_app(
             ActivitiesController,
             ActivityModerationController,
             AdjustmentsController,
+            RewardsController,
+            RedemptionsController,
+            MemberRedemptionsController,
+            LotteriesController,
+            OffsetsController,
+            AdminRewardsController,
+            AdminLotteriesController,
             LedgerAdminController,
             jobs_controller("/v1/admin/points", schema.common, lambda state: points_jobs(ctx, state.engine)),
             dead_letters_controller("/v1/admin/points", schema.common),

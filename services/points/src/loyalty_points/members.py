@@ -13,6 +13,7 @@ from loyalty_common.db import Tx
 from loyalty_common.errors import MemberNotFound
 from loyalty_common.ledger import MemberBook
 from loyalty_points.context import PointsContext
+from loyalty_points.ids import parse_id
 
 member_directory = Table(
     "member_directory",
@@ -34,10 +35,7 @@ class DirectoryEntry:
 
 def parse_member_id(raw: str) -> UUID:
     """Member ids are UUIDs; anything else names no member."""
-    try:
-        return UUID(raw)
-    except (ValueError, TypeError, AttributeError):
-        raise MemberNotFound(f"No member {raw!r}") from None
+    return parse_id(raw, MemberNotFound(f"No member {raw!r}"))
 
 
 async def lookup(tx: Tx, member_id: UUID) -> DirectoryEntry | None:

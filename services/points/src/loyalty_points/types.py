@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -15,3 +15,9 @@ CallerId = Annotated[
 BusinessTime = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with offset")]
 AmountFen = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000_00, description="Money in fen (1/100 yuan)")]
 Points = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000, description="Points, positive")]
+ResourceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="An opaque id (a UUID)")]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="A name members read")]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+Stock = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000, description="What is left; null: unlimited")]
+Instant = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with offset")]
+TierName = Literal["regular", "silver", "gold", "diamond"]

@@ -61,16 +61,24 @@ class Kind(StrEnum):
     OFFSET_REFUND = "offset_refund"
     EXPIRY = "expiry"
     DEBT_REPAYMENT = "debt_repayment"
+    LOTTERY_DRAW = "lottery_draw"
+    LOTTERY_PRIZE = "lottery_prize"
 
 
 EARNING_KINDS = frozenset({Kind.PURCHASE, Kind.ACTIVITY, Kind.INVITE, Kind.LEADERBOARD_PRIZE, Kind.TIER_BONUS})
 """Credits that count as earned (lifetime, tiers) and make new points out of the issuance account."""
+
+NEW_POINTS_KINDS = EARNING_KINDS | {Kind.ADJUSTMENT, Kind.LOTTERY_PRIZE}
+"""Credits of new points (each a new lot). A lottery prize is issued but not earned: it counts for neither
+lifetime points nor tiers."""
 
 SYSTEM_ACCOUNT: dict[Kind, Acct] = {
     **dict.fromkeys(EARNING_KINDS, Acct.ISSUANCE),
     Kind.ADJUSTMENT: Acct.ADJUSTMENT,
     Kind.REDEMPTION: Acct.REDEMPTION,
     Kind.REDEMPTION_CANCEL: Acct.REDEMPTION,
+    Kind.LOTTERY_DRAW: Acct.REDEMPTION,
+    Kind.LOTTERY_PRIZE: Acct.ISSUANCE,
     Kind.OFFSET_CONFIRM: Acct.OFFSET,
     Kind.OFFSET_REFUND: Acct.OFFSET,
     Kind.EXPIRY: Acct.EXPIRY,
@@ -234,7 +242,7 @@ class MemberBook:
     ) -> Entry:
         """New points into `available` as a new lot. An earning first repays any debt (a second entry)."""
         _positive(points)
-        if kind not in EARNING_KINDS and kind != Kind.ADJUSTMENT:
+        if kind not in NEW_POINTS_KINDS:
             raise ValueError(f"{kind} is not a credit of new points")
         lot = Lot(uuid.uuid4(), points, 0, 0, earned_at, expires_at)
         self.lots[lot.lot_id] = lot

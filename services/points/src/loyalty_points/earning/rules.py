@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
+from loyalty_common.errors import RefundExceedsOrder
+
 
 def purchase_points(amount_fen: int, multiplier: Decimal, fen_per_point: int) -> int:
     """1 point per whole ¥1 paid in cash (fen_per_point=100), times the tier multiplier, rounded down."""
@@ -24,6 +26,17 @@ def clawback_due(
     if refund_fen <= 0 or refunded_total > order_amount_fen:
         raise ValueError("refund amounts must be positive and within the order")
     return earned * refunded_total // order_amount_fen - clawed_before
+
+
+def check_refund_within_order(*, order_amount_fen: int, refunded_before_fen: int, refund_fen: int) -> None:
+    """Refunds of an order add up to at most the order's amount."""
+    if refunded_before_fen + refund_fen > order_amount_fen:
+        raise RefundExceedsOrder(
+            f"{yuan(refunded_before_fen)} of {yuan(order_amount_fen)} is already refunded; "
+            f"{yuan(refund_fen)} more would exceed the order",
+            order_amount_fen=order_amount_fen,
+            refunded_fen=refunded_before_fen,
+        )
 
 
 def yuan(amount_fen: int) -> str:

@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 from loyalty_common.db import Tx
-from loyalty_common.errors import Conflict, OrderAlreadyEarned, OrderNotFound, RefundExceedsOrder
+from loyalty_common.errors import Conflict, OrderAlreadyEarned, OrderNotFound
 from loyalty_common.events import PointsClawedBack, PointsEarned
 from loyalty_common.idempotency import Answer
 from loyalty_common.ledger import Kind
@@ -17,7 +17,7 @@ from loyalty_common.timeutil import check_business_time, lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.context import PointsContext
-from loyalty_points.earning.rules import clawback_due, purchase_points, yuan
+from loyalty_points.earning.rules import check_refund_within_order, clawback_due, purchase_points, yuan
 from loyalty_points.earning.schemas import PurchaseRequest, PurchaseResult, RefundRequest, RefundResult
 from loyalty_points.members import lock_member
 
@@ -146,13 +146,9 @@ async def refund_order(
     ).first()
     if already is not None:
         raise RefundAlreadyProcessed(f"Refund {data.refund_id} of order {data.order_id} was already processed")
-    if order.refunded_fen + data.amount_fen > order.amount_fen:
-        raise RefundExceedsOrder(
-            f"{yuan(order.refunded_fen)} of {yuan(order.amount_fen)} is already refunded; "
-            f"{yuan(data.amount_fen)} more would exceed the order",
-            order_amount_fen=order.amount_fen,
-            refunded_fen=order.refunded_fen,
-        )
+    check_refund_within_order(
+        order_amount_fen=order.amount_fen, refunded_before_fen=order.refunded_fen, refund_fen=data.amount_fen
+    )
     due = clawback_due(
         earned=order.points,
         order_amount_fen=order.amount_fen,

@@ -9,6 +9,7 @@ from loyalty_points.context import PointsContext
 from loyalty_points.earning.pending import activate
 from loyalty_points.expiry.reminders import remind
 from loyalty_points.expiry.service import expire
+from loyalty_points.offsets.service import release_expired
 
 
 def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
@@ -33,6 +34,13 @@ def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
             description="Make purchase points spendable once their return window has passed",
             body=lambda as_of, progress: activate(ctx, engine, as_of, progress),
             schedule="*/10 * * * *",
+        ),
+        Job(
+            service="points",
+            name="release-holds",
+            description="Release checkout holds not confirmed within their time",
+            body=lambda as_of, progress: release_expired(ctx, engine, as_of, progress),
+            schedule="* * * * *",
         ),
     ]
     return {job.name: job for job in jobs}
