@@ -17,6 +17,7 @@ from loyalty_points.adjustments.routes import AdjustmentsController
 from loyalty_points.context import PointsContext, build_context
 from loyalty_points.earning.routes import EarningController
 from loyalty_points.jobs.routes import JobsController
+from loyalty_points.leaderboards.routes import LeaderboardAdminController, LeaderboardsController
 from loyalty_points.programme.routes import RulesController
 from loyalty_points.reports.routes import LedgerAdminController
 
@@ -45,6 +46,8 @@ def create_app(
             AdjustmentsController,
             LedgerAdminController,
             JobsController,
+            LeaderboardsController,
+            LeaderboardAdminController,
         ],
         common_tables=schema.common,
         dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},

@@ -18,6 +18,7 @@ from loyalty_points import schema
 from loyalty_points.context import PointsContext
 from loyalty_points.earning.rules import clawback_due, purchase_points, yuan
 from loyalty_points.earning.schemas import PurchaseRequest, PurchaseResult, RefundRequest, RefundResult
+from loyalty_points.leaderboards.service import record
 from loyalty_points.members import lock_member
 
 orders, refunds = schema.orders, schema.refunds
@@ -38,6 +39,7 @@ async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
                 orders.c.clawed_back,
                 orders.c.entry_id,
                 orders.c.lot_id,
+                orders.c.paid_at,
             ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
         )
     ).first()
@@ -66,6 +68,7 @@ async def earn_purchase(
             reason=reason,
             reference=f"order:{data.order_id}",
         )
+        record(ctx, writes, member_id, Kind.PURCHASE, points, data.paid_at)
         writes.insert(
             schema.common.outbox,
             ctx.outbox.row(
@@ -155,6 +158,7 @@ async def refund_order(
             allow_debt=True,
             corrects_entry_id=order.entry_id,
         )
+        record(ctx, writes, member_id, Kind.REFUND_CLAWBACK, due, order.paid_at)
         writes.insert(
             schema.common.outbox,
             ctx.outbox.row(
