@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from loyalty_common.db import create_engine
 from loyalty_common.settings import Settings
 from loyalty_points.context import build_context
 from loyalty_points.jobs import points_jobs
-from loyalty_points.leaderboards import rules, service
+from loyalty_points.leaderboards import queries, rules, service
 from tests.e2e.test_points_api import assert_problem
 from tests.helpers import ADMIN_KEY, EARN_KEY, MEMBER_KEY, Api, headers, new_key, unique
 
@@ -415,3 +418,27 @@ async def test_the_settlement_job_is_scheduled_after_each_close(fresh_db: tuple[
     assert job.schedule == "10 0 * * *"
     week = rules.parse_period("weekly", "2026-W46", SH, api.clock.now())
     assert week.ends_at + timedelta(minutes=10) == local(2026, 11, 16, 0, 10)
+
+
+async def test_a_prize_may_be_a_reward_recorded_as_an_entitlement(
+    fresh_db: tuple[Api, Settings], tmp_path: Path
+) -> None:
+    api, settings = fresh_db
+    members = await _week_of_five(api)
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text('[leaderboards]\nprizes = [{reward_id = "mug", quantity = 2}, 250]\n')
+    ctx = build_context(msgspec.structs.replace(settings, rules_file=str(rules_file)), api.clock)
+    engine = create_engine(settings, application_name="test-settle", pool_size=2)
+    try:
+        counts = await service.settle(ctx, engine, local(2026, 11, 16, 0, 10), lambda d, t: None)
+        async with engine.connect() as conn:
+            rows = await queries.awards_in(conn, "weekly", "2026-W46")
+    finally:
+        await engine.dispose()
+    assert counts == {"periods": 1, "frozen": 1, "awards": 1, "points": 250}
+    assert [(str(r.member_id), r.rank, r.points, r.reward_id, r.quantity, r.status) for r in rows] == [
+        (members[0], 1, None, "mug", 2, "entitled"),
+        (members[1], 2, 250, None, None, "awarded"),
+    ]
+    assert await prizes(api, members[0]) == []
+    assert [e["points"] for e in await prizes(api, members[1])] == [250]
