@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -104,7 +105,7 @@ def test_ranking_is_total_and_skips_the_excluded(standings: list[rules.Standing]
     ranked = rules.rank(standings, excluded)
     assert [place for place, _ in ranked] == list(range(1, len(ranked) + 1))
     assert {s.member_id for _, s in ranked} == {s.member_id for s in standings if s.score > 0} - excluded
-    for (_, a), (_, b) in zip(ranked, ranked[1:], strict=False):
+    for (_, a), (_, b) in itertools.pairwise(ranked):
         assert a.score > b.score or (a.score == b.score and (a.reached_at, a.member_id) < (b.reached_at, b.member_id))
 
 
