@@ -12,6 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
+from sqlalchemy import text
 
 from loyalty_common.db import create_engine
 from loyalty_common.settings import Settings
@@ -442,3 +443,45 @@ async def test_a_prize_may_be_a_reward_recorded_as_an_entitlement(
     ]
     assert await prizes(api, members[0]) == []
     assert [e["points"] for e in await prizes(api, members[1])] == [250]
+
+
+async def test_parallel_earnings_keep_ranks_and_counters_exact(fresh_db: tuple[Api, Settings]) -> None:
+    """Many members earning and refunding at once move the same counter rows (equal scores, the same hour):
+    no deadlock, no lost count; every member's rank is their place in the list."""
+    api, settings = fresh_db
+    api.clock.travel_to(WEDNESDAY)
+    members = [await api.member_id() for _ in range(24)]
+    paid = local(2026, 11, 18, 9, 0)
+    orders = [(m, unique("o"), amount) for m in members for amount in (1_000, 2_000)]
+    await asyncio.gather(*(api.purchase(m, amount, order_id=o, paid_at=paid) for m, o, amount in orders))
+    await asyncio.gather(
+        *(api.refund(m, o, amount) for i, (m, o, amount) in enumerate(orders) if i % 5 == 0),
+        *(api.purchase(m, 1_000, paid_at=paid + timedelta(minutes=i % 3)) for i, m in enumerate(members)),
+    )
+    listed = (await board(api, limit=200))["items"]
+    assert sorted(i["member_id"] for i in listed) == sorted(members)
+    scores = [i["score"] for i in listed]
+    assert scores == sorted(scores, reverse=True)
+    for item in listed:
+        assert await standing(api, item["member_id"]) == {
+            "rank": item["rank"],
+            "score": item["score"],
+            "board": "weekly",
+            "period": "2026-W47",
+        }
+    engine = create_engine(settings, application_name="test-counts", pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            recount = (
+                await conn.execute(
+                    text(
+                        f"SELECT (SELECT sum(members) FROM {queries.COUNTS} WHERE level = 1) AS level1, "
+                        f"(SELECT sum(members) FROM {queries.COUNTS} WHERE level = 2) AS level2, "
+                        f"(SELECT count(*) FROM {queries.SCORES} WHERE score > 0) AS positive, "
+                        f"(SELECT count(*) FROM {queries.SCORES} WHERE score > 0 AND score < 100) AS small"
+                    )
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    assert (recount.level1, recount.level2) == (recount.positive, recount.small) == (48, 48)
