@@ -20,6 +20,16 @@ POINTS_PATHS = {
     ("post", "/v1/admin/points/jobs/{job}/run"),
     ("get", "/v1/admin/points/ledger/verify"),
     ("get", "/v1/admin/points/reports/summary"),
+    ("get", "/v1/points/leaderboards/{board}"),
+    ("get", "/v1/points/leaderboards/{board}/members/{member_id}"),
+    # additions beyond the contract
+    ("post", "/v1/admin/points/leaderboards/exclusions"),
+    ("get", "/v1/admin/points/leaderboards/exclusions"),
+    ("delete", "/v1/admin/points/leaderboards/exclusions/{member_id}"),
+    ("get", "/v1/admin/points/reports/liability"),
+    ("get", "/v1/admin/points/reports/expiring"),
+    ("get", "/v1/admin/points/reports/daily"),
+    ("get", "/v1/admin/points/reports/tiers"),
 }
 MEMBERS_PATHS = {
     ("post", "/v1/members"),

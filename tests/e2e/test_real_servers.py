@@ -52,7 +52,7 @@ def servers(settings: Settings) -> Iterator[dict[str, str]]:
         for name in ports
     }
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded CI machine starts servers slowly
     try:
         for name, url in urls.items():
             while True:
@@ -62,7 +62,13 @@ def servers(settings: Settings) -> Iterator[dict[str, str]]:
                 except httpx.HTTPError:
                     pass
                 if processes[name].poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not start: {processes[name].stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                    # Kill before reading: reading the pipe of a server still starting would wait forever.
+                    processes[name].kill()
+                    try:
+                        _, err = processes[name].communicate(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        err = b""
+                    raise RuntimeError(f"{name} did not start: {(err or b'').decode()[-2000:]}")
                 time.sleep(0.2)
         yield urls
     finally:

@@ -12,6 +12,11 @@ from loyalty_common import devdb, migrations
 from tests.conftest import ADMIN_URL_ENV, TEMPLATE_ENV
 
 # Tables keyed by what they look up, distributed by that key (or small reference tables), with the reason.
+# Tables without a member_id column are not member-scoped and need no entry: points.leaderboard_counts (members per
+# score band of one board and period, kept by a trigger) and points.leaderboard_settlements (one row per settled
+# period) are keyed by (board, period) and would be reference or board-distributed tables on Citus. The member-level
+# leaderboard tables (scores, standings, awards, exclusions) lead with member_id like every member-scoped table;
+# their ranking indexes are not unique.
 NOT_MEMBER_SCOPED = {
     "members.identities": "lookup by (provider, external_id): one identity, one member",
     "members.phone_index": "lookup by the phone's blind index: one phone, one member",
@@ -51,6 +56,7 @@ async def test_member_scoped_tables_lead_with_member_id(engine: AsyncEngine) -> 
         ).all()
     member_scoped = set(tables) - set(NOT_MEMBER_SCOPED)
     assert "points.entries" in member_scoped
+    assert {"points.leaderboard_scores", "points.leaderboard_standings", "points.leaderboard_awards"} <= member_scoped
     assert "members.members" in member_scoped
     unique_by_table: dict[str, list[tuple[str, bool, list[str]]]] = {}
     for table, index, primary, columns in indexes:

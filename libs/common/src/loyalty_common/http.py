@@ -125,15 +125,10 @@ def request_log_middleware(app: ASGIApp, service: str = "loyalty") -> ASGIApp:
     return middleware
 
 
-_BODY_TYPES: dict[int, Any] = {}
-
-
 def _body_type(handler: Any) -> Any:
-    key = id(handler)
-    if key not in _BODY_TYPES:
-        field = handler.parsed_fn_signature.parameters.get("data")
-        _BODY_TYPES[key] = field.annotation if field is not None else None
-    return _BODY_TYPES[key]
+    # Not cached by id(handler): tests build many apps, and a collected handler's id is reused by a new one.
+    field = handler.parsed_fn_signature.parameters.get("data")
+    return field.annotation if field is not None else None
 
 
 async def validate_body_strictly(request: Request[Any, Any, Any]) -> None:

@@ -87,9 +87,23 @@ class ExpiryRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reminder_days: list[int] = msgspec.field(default_factory=lambda: [7, 1])
 
 
+class RewardPrize(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A leaderboard prize that is a reward from the catalog instead of points (`{reward_id = "...", quantity = 1}`
+    in the rules file). Settlement records the winner's entitlement to it."""
+
+    reward_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    quantity: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+Prize = Annotated[int, msgspec.Meta(ge=1)] | RewardPrize
+"""A place's prize: bonus points, or a reward."""
+
+
 class LeaderboardRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    prizes: list[int] = msgspec.field(default_factory=lambda: [500, 300, 100])
+    prizes: list[Prize] = msgspec.field(default_factory=lambda: [500, 300, 100])
+    """By place: the first entry is the winner's prize."""
     counted_kinds: list[str] = msgspec.field(default_factory=lambda: ["purchase", "activity", "invite"])
+    """Entry kinds whose points make a score; a clawback lowers it when the kind it claws back is counted."""
 
 
 class BusinessTimeRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -24,6 +24,7 @@ from loyalty_points.adjustments.routes import AdjustmentsController
 from loyalty_points.context import PointsContext, build_context
 from loyalty_points.earning.routes import EarningController
 from loyalty_points.jobs import points_jobs
+from loyalty_points.leaderboards.routes import LeaderboardAdminController, LeaderboardsController
 from loyalty_points.lottery.routes import AdminLotteriesController, LotteriesController
 from loyalty_points.offsets.routes import OffsetsController
 from loyalty_points.programme.routes import RulesController
@@ -68,6 +69,8 @@ def create_app(
             AdminRewardsController,
             AdminLotteriesController,
             LedgerAdminController,
+            LeaderboardsController,
+            LeaderboardAdminController,
             jobs_controller("/v1/admin/points", schema.common, lambda state: points_jobs(ctx, state.engine)),
             dead_letters_controller("/v1/admin/points", schema.common),
             webhooks_controller("/v1/admin/points", schema.common),

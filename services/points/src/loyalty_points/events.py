@@ -19,6 +19,7 @@ from loyalty_common.timeutil import lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.context import PointsContext
+from loyalty_points.leaderboards.service import record
 from loyalty_points.members import lock_member
 
 
@@ -45,6 +46,7 @@ def subscription(ctx: PointsContext) -> Subscription:
             reference=f"referral:{referral.invitee_member_id}",
         )
         writes = WriteSet()
+        record(ctx, writes, inviter, Kind.INVITE, points, now)
         ctx.ledger.stage(book, writes)
         writes.insert(
             schema.common.outbox,

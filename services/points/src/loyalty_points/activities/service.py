@@ -19,6 +19,7 @@ from loyalty_points import schema
 from loyalty_points.activities.rules import capped_award
 from loyalty_points.activities.schemas import Activity, ActivityRequest, ActivityResult
 from loyalty_points.context import PointsContext
+from loyalty_points.leaderboards import service as leaderboard
 from loyalty_points.members import lock_member
 
 activities = schema.activities
@@ -60,6 +61,7 @@ def _credit(
         reason=reason,
         reference=f"activity:{activity_id}",
     )
+    leaderboard.record(ctx, writes, book.member_id, Kind.ACTIVITY, points, occurred_at)
     writes.insert(
         schema.common.outbox,
         ctx.outbox.row(

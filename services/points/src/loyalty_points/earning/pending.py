@@ -17,6 +17,7 @@ from loyalty_common.timeutil import lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.context import PointsContext
+from loyalty_points.leaderboards.service import record
 
 orders = schema.orders
 CHUNK_MEMBERS = 200
@@ -41,7 +42,9 @@ async def activate(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, pro
         async with unit_of_work(engine) as tx:
             books = {b.member_id: b for b in await ctx.ledger.lock_many(tx, chunk, ctx.clock.now())}
             due = await tx.execute(
-                select(orders.c.member_id, orders.c.order_id, orders.c.pending, orders.c.entry_id)
+                select(
+                    orders.c.member_id, orders.c.order_id, orders.c.pending, orders.c.entry_id, orders.c.activates_at
+                )
                 .where(orders.c.member_id.in_(list(books)), orders.c.pending > 0, orders.c.activates_at <= as_of)
                 .order_by(orders.c.member_id, orders.c.activates_at)
             )
@@ -78,6 +81,8 @@ async def activate(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, pro
                         member_id=book.member_id,
                     ),
                 )
+                # Pending points count for tiers and leaderboards when their return window ends.
+                record(ctx, writes, book.member_id, Kind.PURCHASE, order.pending, order.activates_at)
                 touched.add(order.member_id)
                 counts["orders"] += 1
                 counts["points"] += order.pending

@@ -19,6 +19,7 @@ from loyalty_points import schema
 from loyalty_points.context import PointsContext
 from loyalty_points.earning.rules import check_refund_within_order, clawback_due, purchase_points, yuan
 from loyalty_points.earning.schemas import PurchaseRequest, PurchaseResult, RefundRequest, RefundResult
+from loyalty_points.leaderboards.service import record
 from loyalty_points.members import lock_member
 
 orders, refunds = schema.orders, schema.refunds
@@ -41,6 +42,7 @@ async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
                 orders.c.lot_id,
                 orders.c.paid_at,
                 orders.c.pending,
+                orders.c.activates_at,
             ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
         )
     ).first()
@@ -79,6 +81,7 @@ async def earn_purchase(
                 reason=reason,
                 reference=f"order:{data.order_id}",
             )
+            record(ctx, writes, member_id, Kind.PURCHASE, points, data.paid_at)
             writes.insert(
                 schema.common.outbox,
                 ctx.outbox.row(
@@ -175,6 +178,7 @@ async def refund_order(
             allow_debt=True,
             corrects_entry_id=order.entry_id,
         )
+        record(ctx, writes, member_id, Kind.REFUND_CLAWBACK, due - cancelled, order.activates_at or order.paid_at)
     if due - cancelled:
         writes.insert(
             schema.common.outbox,
@@ -188,7 +192,7 @@ async def refund_order(
                     refund_id=data.refund_id,
                     debt=book.debt,
                     occurred_at=now.isoformat(),
-                    earned_at=order.paid_at.isoformat(),
+                    earned_at=(order.activates_at or order.paid_at).isoformat(),
                 ),
                 member_id=member_id,
             ),

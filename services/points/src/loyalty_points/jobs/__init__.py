@@ -9,6 +9,7 @@ from loyalty_points.context import PointsContext
 from loyalty_points.earning.pending import activate
 from loyalty_points.expiry.reminders import remind
 from loyalty_points.expiry.service import expire
+from loyalty_points.leaderboards.service import settle
 from loyalty_points.offsets.service import release_expired
 
 
@@ -41,6 +42,15 @@ def points_jobs(ctx: PointsContext, engine: AsyncEngine) -> dict[str, Job]:
             description="Release checkout holds not confirmed within their time",
             body=lambda as_of, progress: release_expired(ctx, engine, as_of, progress),
             schedule="* * * * *",
+        ),
+        Job(
+            service="points",
+            name="settle-leaderboards",
+            description="Freeze the standings of closed weekly and monthly periods and award their prizes, once",
+            body=lambda as_of, progress: settle(ctx, engine, as_of, progress),
+            # Daily, ten minutes after midnight in business time: Monday's run settles the week that just
+            # closed, the 1st's the month; the other days' runs find nothing left (or finish an interrupted one).
+            schedule="10 0 * * *",
         ),
     ]
     return {job.name: job for job in jobs}

@@ -5,7 +5,7 @@ from litestar import Controller, get
 
 from loyalty_common.auth import requires
 from loyalty_common.http import problems
-from loyalty_common.rules import ProgrammeRules
+from loyalty_common.rules import Prize, ProgrammeRules, RewardPrize
 from loyalty_points.context import Ctx
 
 
@@ -34,6 +34,10 @@ class RulesView(msgspec.Struct):
     summary: list[str]
 
 
+def _prize(prize: Prize) -> str:
+    return f"reward {prize.reward_id} ×{prize.quantity}" if isinstance(prize, RewardPrize) else f"{prize} points"
+
+
 def rules_view(rules: ProgrammeRules, timezone: str) -> RulesView:
     e, x, o, i, a, lb = (
         rules.earning,
@@ -60,9 +64,9 @@ def rules_view(rules: ProgrammeRules, timezone: str) -> RulesView:
         f"Community points are capped at {a.daily_cap} a day.",
         f"Pay with points: {offset_points_per_10_yuan} points = ¥10, in steps of {o.step_points} points, up to "
         f"{o.max_percent_of_order}% of an order.",
-        "Weekly and monthly leaderboards: the top three get "
-        + " / ".join(str(p) for p in lb.prizes)
-        + " bonus points.",
+        f"Weekly and monthly leaderboards of points earned from {', '.join(lb.counted_kinds)}: "
+        + ", ".join(f"#{place} {_prize(p)}" for place, p in enumerate(lb.prizes, start=1))
+        + " when the period closes.",
     ]
     if e.pending_days:
         summary.insert(1, f"Purchase points become spendable {e.pending_days} days after payment.")
@@ -85,7 +89,7 @@ def rules_view(rules: ProgrammeRules, timezone: str) -> RulesView:
             "max_percent_of_order": o.max_percent_of_order,
             "hold_minutes": o.hold_minutes,
         },
-        leaderboards={"prizes": lb.prizes, "counted_kinds": lb.counted_kinds},
+        leaderboards={"prizes": msgspec.to_builtins(lb.prizes), "counted_kinds": lb.counted_kinds},
         summary=summary,
     )
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
@@ -44,3 +44,57 @@ class Summary(msgspec.Struct, rename={"from_": "from"}):
     adjusted: int
     outstanding: int
     debt: int
+
+
+class Liability(msgspec.Struct):
+    """What the programme owes its members: outstanding points and their cash value at the offset rate."""
+
+    as_of: datetime
+    outstanding: int
+    available: int
+    held: int
+    pending: int
+    debt: int
+    accounts: int
+    step_points: int
+    step_fen: int
+    value_fen: int
+    """outstanding × step_fen ÷ step_points, rounded down."""
+
+
+class ExpiringWindow(msgspec.Struct):
+    within_days: int
+    until: datetime
+    points: int
+    members: int
+
+
+class ExpiringReport(msgspec.Struct):
+    as_of: datetime
+    items: list[ExpiringWindow]
+
+
+class DailyFlows(msgspec.Struct):
+    date: date
+    issued: int
+    redeemed: int
+    offset: int
+    expired: int
+    clawed_back: int
+    adjusted: int
+
+
+class DailyReport(msgspec.Struct, rename={"from_": "from"}):
+    from_: date
+    to: date
+    items: list[DailyFlows]
+
+
+class TierCount(msgspec.Struct):
+    tier: str
+    members: int
+
+
+class TierReport(msgspec.Struct):
+    items: list[TierCount]
+    total: int
