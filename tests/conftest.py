@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common import devdb, migrations
@@ -148,10 +147,17 @@ async def _clients(settings: Settings, clock: TravelClock) -> AsyncIterator[tupl
     from loyalty_members.app import create_app as members_app
     from loyalty_points.app import create_app as points_app
 
+    # Both apps run in the test's own event loop (their lifespans in tasks, requests over httpx's ASGI
+    # transport), so `asyncio.gather` of requests is truly parallel, as against a server.
+    points_asgi, members_asgi = points_app(settings, clock), members_app(settings, clock)
     async with (
-        AsyncTestClient(points_app(settings, clock)) as points,
-        AsyncTestClient(members_app(settings, clock)) as members,
+        running(points_asgi),
+        running(members_asgi),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=points_asgi), base_url="http://points.test") as points,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=members_asgi), base_url="http://members.test") as members,
     ):
+        points.app = points_asgi  # type: ignore[attr-defined]
+        members.app = members_asgi  # type: ignore[attr-defined]
         yield points, members
 
 
@@ -174,21 +180,6 @@ def members_client(clients: tuple[Any, Any]) -> Any:
 @pytest.fixture(scope="session")
 def api(points_client: Any, members_client: Any, clock: TravelClock) -> Api:
     return Api(points_client, members_client, clock)
-
-
-@pytest.fixture(scope="session")
-async def parallel_api(settings: Settings, clock: TravelClock, members_client: Any) -> AsyncIterator[Api]:
-    """An Api whose points calls run in the test's own event loop (httpx over ASGI), so `asyncio.gather` makes
-    truly parallel requests. Litestar's test client runs each request to completion on its portal thread and
-    blocks the caller meanwhile, which turns a gather of its requests into a sequence."""
-    from loyalty_points.app import create_app as points_app
-
-    app = points_app(settings, clock)
-    async with (
-        running(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://points.test") as points,
-    ):
-        yield Api(points, members_client, clock)
 
 
 @asynccontextmanager

@@ -67,8 +67,8 @@ async def most_in_parallel(engine: AsyncEngine, work: Awaitable[T]) -> tuple[T, 
     return result, most
 
 
-async def test_fifty_members_racing_for_the_last_ten_never_oversell(parallel_api: Api, engine: AsyncEngine) -> None:
-    api = parallel_api
+async def test_fifty_members_racing_for_the_last_ten_never_oversell(api: Api, engine: AsyncEngine) -> None:
+    api = api
     members = await members_with(api, 50, 100)
     reward = await api.create_reward(points_cost=100, stock=10)
     outcomes, parallel = await most_in_parallel(
@@ -83,8 +83,8 @@ async def test_fifty_members_racing_for_the_last_ten_never_oversell(parallel_api
     assert (await api.verify())["ok"]
 
 
-async def test_one_member_redeeming_in_parallel_never_overdraws(parallel_api: Api) -> None:
-    api = parallel_api
+async def test_one_member_redeeming_in_parallel_never_overdraws(api: Api) -> None:
+    api = api
     [member] = await members_with(api, 1, 1_000)
     reward = await api.create_reward(points_cost=70)
     outcomes = await asyncio.gather(*(redeem_status(api, member, reward["reward_id"]) for _ in range(25)))
@@ -93,8 +93,8 @@ async def test_one_member_redeeming_in_parallel_never_overdraws(parallel_api: Ap
     assert (await api.verify())["ok"]
 
 
-async def test_a_per_member_limit_holds_under_parallel_requests(parallel_api: Api) -> None:
-    api = parallel_api
+async def test_a_per_member_limit_holds_under_parallel_requests(api: Api) -> None:
+    api = api
     [member] = await members_with(api, 1, 1_000)
     reward = await api.create_reward(points_cost=10, per_member_limit=3, stock=100)
     outcomes = await asyncio.gather(*(redeem_status(api, member, reward["reward_id"]) for _ in range(10)))
@@ -104,8 +104,8 @@ async def test_a_per_member_limit_holds_under_parallel_requests(parallel_api: Ap
     assert (await api.verify())["ok"]
 
 
-async def test_parallel_cancels_of_one_redemption_return_the_points_once(parallel_api: Api) -> None:
-    api = parallel_api
+async def test_parallel_cancels_of_one_redemption_return_the_points_once(api: Api) -> None:
+    api = api
     [member] = await members_with(api, 1, 100)
     reward = await api.create_reward(points_cost=60, stock=1)
     redeemed = await api.redeem(member, reward["reward_id"])
@@ -117,8 +117,8 @@ async def test_parallel_cancels_of_one_redemption_return_the_points_once(paralle
     assert (await api.verify())["ok"]
 
 
-async def test_parallel_holds_never_overdraw_and_confirm_races_cancel_to_one_outcome(parallel_api: Api) -> None:
-    api = parallel_api
+async def test_parallel_holds_never_overdraw_and_confirm_races_cancel_to_one_outcome(api: Api) -> None:
+    api = api
     [member] = await members_with(api, 1, 1_000)
 
     async def hold() -> int:
@@ -152,8 +152,8 @@ async def test_parallel_holds_never_overdraw_and_confirm_races_cancel_to_one_out
     assert (await api.verify())["ok"]
 
 
-async def test_parallel_draws_never_exceed_a_prize_stock(parallel_api: Api) -> None:
-    api = parallel_api
+async def test_parallel_draws_never_exceed_a_prize_stock(api: Api) -> None:
+    api = api
     members = await members_with(api, 30, 100)
     lottery = await api.create_lottery(
         [
