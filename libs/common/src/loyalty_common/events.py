@@ -196,6 +196,22 @@ class ConsentRecorded(msgspec.Struct, frozen=True, kw_only=True):
     granted: bool
 
 
+class MemberErased(msgspec.Struct, frozen=True, kw_only=True):
+    """member.erased v1: a member's personal data was erased at their request; the points service expires what
+    is left of their points and answers with points.member_erased."""
+
+    member_id: str
+    requested_at: str
+
+
+class PointsMemberErased(msgspec.Struct, frozen=True, kw_only=True):
+    """points.member_erased v1: the points side of an erasure is done (holds released, points expired)."""
+
+    member_id: str
+    expired_points: int
+    completed_at: str
+
+
 EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "points.earned": PointsEarned,
     "points.clawed_back": PointsClawedBack,
@@ -214,6 +230,8 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "member.phone_verified": MemberPhoneVerified,
     "member.identity_bound": IdentityBound,
     "member.consent_recorded": ConsentRecorded,
+    "member.erased": MemberErased,
+    "points.member_erased": PointsMemberErased,
 }
 
 

@@ -134,6 +134,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     members_port: int = 8002
     workers: int = 1
     expire_chunk: int = 200
+    retention_days: int = 1095
 
     @cached_property
     def timezone(self) -> ZoneInfo:
@@ -230,6 +231,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         members_port=_int("LOYALTY_MEMBERS_PORT", 8002),
         workers=_int("LOYALTY_WORKERS", 1),
         expire_chunk=max(1, _int("LOYALTY_EXPIRE_CHUNK", 200)),
+        retention_days=max(1, _int("LOYALTY_RETENTION_DAYS", 1095)),
     )
     settings.rules  # noqa: B018 -- load the rules file now, so a bad file stops start-up
     return settings

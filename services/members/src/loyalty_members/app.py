@@ -21,6 +21,7 @@ from loyalty_members import events, schema
 from loyalty_members.context import MembersContext, build_context
 from loyalty_members.jobs import members_jobs
 from loyalty_members.members.routes import MembersController
+from loyalty_members.privacy.routes import ExportController, PrivacyAdminController
 from loyalty_members.tiers.routes import TiersController
 
 VERSION = "1.0.0"
@@ -48,6 +49,8 @@ def create_app(
         route_handlers=[
             MembersController,
             TiersController,
+            ExportController,
+            PrivacyAdminController,
             jobs_controller("/v1/admin/members", schema.common, lambda state: members_jobs(ctx, state.engine)),
             dead_letters_controller("/v1/admin/members", schema.common),
             webhooks_controller("/v1/admin/members", schema.common),

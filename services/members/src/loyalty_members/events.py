@@ -13,9 +13,10 @@ from loyalty_common import webhooks
 from loyalty_common.clock import Clock
 from loyalty_common.db import Tx
 from loyalty_common.eventbus import Consumer, OutboxSource, StoredEvent, Subscription, outbox_of
-from loyalty_common.events import PointsClawedBack, PointsEarned
+from loyalty_common.events import PointsClawedBack, PointsEarned, PointsMemberErased
 from loyalty_members import schema
 from loyalty_members.context import MembersContext
+from loyalty_members.privacy import service as privacy
 from loyalty_members.tiers.service import promote_if_qualified, record_points
 
 
@@ -34,10 +35,20 @@ def subscription(ctx: MembersContext) -> Subscription:
             return
         await record_points(ctx, tx, UUID(clawed.member_id), -clawed.points, datetime.fromisoformat(clawed.earned_at))
 
+    async def on_points_erased(tx: Tx, event: StoredEvent) -> None:
+        done = msgspec.convert(event.payload, PointsMemberErased)
+        await privacy.complete(
+            ctx, tx, UUID(done.member_id), done.expired_points, datetime.fromisoformat(done.completed_at)
+        )
+
     return Subscription(
         name="members.tiers",
         source=outbox_of("points"),
-        handlers={"points.earned": on_earned, "points.clawed_back": on_clawed_back},
+        handlers={
+            "points.earned": on_earned,
+            "points.clawed_back": on_clawed_back,
+            "points.member_erased": on_points_erased,
+        },
     )
 
 

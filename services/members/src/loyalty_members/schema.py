@@ -150,3 +150,16 @@ referral_phones = Table(
     comment="Lookup: phones (as keyed hashes) that have qualified a referral; kept after erasure so a phone "
     "qualifies a referral only once ever",
 )
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("member_id", UUID(as_uuid=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", Text, nullable=False),
+    ts("requested_at"),
+    ts("completed_at", nullable=True),
+    Column("expired_points", BigInteger, nullable=True),
+    PrimaryKeyConstraint("member_id"),
+    comment="Erasure requests: done here at once, completed when the points service confirms its part",
+)

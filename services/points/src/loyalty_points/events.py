@@ -17,7 +17,7 @@ from loyalty_common.events import PointsEarned, ReferralQualified, TierChanged
 from loyalty_common.ledger import Kind
 from loyalty_common.timeutil import lot_expiry
 from loyalty_common.writes import WriteSet
-from loyalty_points import schema
+from loyalty_points import privacy, schema
 from loyalty_points.context import PointsContext
 from loyalty_points.leaderboards.service import record
 from loyalty_points.members import lock_member
@@ -65,10 +65,17 @@ def subscription(ctx: PointsContext) -> Subscription:
         )
         await writes.flush(tx)
 
+    async def on_member_erased(tx: Tx, event: StoredEvent) -> None:
+        await privacy.erase(ctx, tx, privacy.erased_event(event.payload))
+
     return Subscription(
         name="points.members",
         source=outbox_of("members"),
-        handlers={"tier.changed": on_tier_changed, "referral.qualified": on_referral_qualified},
+        handlers={
+            "tier.changed": on_tier_changed,
+            "referral.qualified": on_referral_qualified,
+            "member.erased": on_member_erased,
+        },
     )
 
 

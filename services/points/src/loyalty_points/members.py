@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import Column, MetaData, Table, Text, select
+from sqlalchemy import Boolean, Column, MetaData, Table, Text, select
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 
 from loyalty_common.db import Tx
@@ -22,6 +22,7 @@ member_directory = Table(
     Column("status", Text),
     Column("tier", Text),
     Column("nickname", Text),
+    Column("marketing_allowed", Boolean),
 )
 
 

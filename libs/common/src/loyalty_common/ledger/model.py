@@ -485,8 +485,9 @@ class MemberBook:
             self._move(entry, lot, put, 0)
         return entry
 
-    def expire(self, as_of: datetime, timezone: ZoneInfo) -> list[Entry]:
-        """Expire what is left, unheld, of every lot whose last valid instant is before `as_of`."""
+    def expire(self, as_of: datetime, timezone: ZoneInfo, *, reason: str | None = None) -> list[Entry]:
+        """Expire what is left, unheld, of every lot whose last valid instant is before `as_of` (with `reason`,
+        when it is not the end of the lot's validity: an erasure expires every lot)."""
         self._require_lots()
         entries: list[Entry] = []
         for lot in sorted(self.lots.values(), key=Lot.fifo_key):
@@ -501,7 +502,7 @@ class MemberBook:
                 Acct.AVAILABLE,
                 Acct.EXPIRY,
                 amount,
-                f"{amount} points earned on {earned} expired (valid until the end of {until})",
+                reason or f"{amount} points earned on {earned} expired (valid until the end of {until})",
                 f"lot:{lot.lot_id}",
             )
             self._move(entry, lot, -amount, 0)

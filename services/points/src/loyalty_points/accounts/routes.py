@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.params import FromPath, FromQuery, QueryParameter
@@ -12,6 +12,7 @@ from loyalty_common.http import problems
 from loyalty_common.ledger import Kind
 from loyalty_common.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from loyalty_common.timeutil import display, display_opt
+from loyalty_points import privacy
 from loyalty_points.accounts import queries
 from loyalty_points.accounts.schemas import Account, EntryPage, ExpiringList, ExpiringPoints, LedgerEntry
 from loyalty_points.context import Ctx
@@ -75,6 +76,16 @@ class AccountsController(Controller):
         ]
         next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
         return EntryPage(items=items, next_cursor=next_cursor)
+
+    @get(
+        "/export",
+        summary="Everything the points service holds on the member (for a PIPL access request)",
+        responses=problems(404),
+    )
+    async def export(self, member_id: FromPath[str], tx: TxDep) -> dict[str, Any]:
+        member = parse_member_id(member_id)
+        await queries.account_row(tx, member)
+        return await privacy.export(tx, member)
 
     @get("/expiring", summary="Points expiring within the next days, soonest first", responses=problems(404))
     async def expiring(

@@ -18,6 +18,7 @@ from loyalty_common.timeutil import display
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.context import PointsContext
+from loyalty_points.members import member_directory
 
 CHUNK_MEMBERS = 500
 
@@ -54,7 +55,16 @@ async def remind(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, progr
         members = list(by_member)
         for start in range(0, len(members), CHUNK_MEMBERS):
             writes = WriteSet()
-            for member_id in members[start : start + CHUNK_MEMBERS]:
+            chunk = members[start : start + CHUNK_MEMBERS]
+            async with engine.connect() as conn:
+                d = member_directory
+                allowed = {
+                    r.member_id: bool(r.marketing_allowed)
+                    for r in await conn.execute(
+                        select(d.c.member_id, d.c.marketing_allowed).where(d.c.member_id.in_(chunk))
+                    )
+                }
+            for member_id in chunk:
                 rows = by_member[member_id]
                 points = sum(r.available for r in rows)
                 writes.insert(
@@ -67,6 +77,8 @@ async def remind(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, progr
                             points=points,
                             expires_at=display(rows[0].expires_at, ctx.tz).isoformat(),
                             lots=[ExpiringLot(r.available, display(r.expires_at, ctx.tz).isoformat()) for r in rows],
+                            # Withdrawn (or never given) marketing consent: the backend must not push this.
+                            marketing_allowed=allowed.get(member_id, False),
                         ),
                         member_id=member_id,
                     ),

@@ -150,7 +150,7 @@ def _settled_event(ctx: PointsContext, book: MemberBook, row: Any, status: str) 
     )
 
 
-async def _release(ctx: PointsContext, tx: Tx, book: MemberBook, row: Any, writes: WriteSet, status: str) -> None:
+async def release(ctx: PointsContext, tx: Tx, book: MemberBook, row: Any, writes: WriteSet, status: str) -> None:
     """Give the held points back to the lots they were held from; the offset ends `cancelled` or `expired`."""
     why = "cancelled" if status == "cancelled" else "not confirmed in time"
     book.release_hold(
@@ -188,7 +188,7 @@ async def confirm(ctx: PointsContext, tx: Tx, offset_id: UUID, member_id: UUID, 
     if row.status != "held":
         raise InvalidState(row.status, f"The offset is {row.status}; only a held offset can be confirmed")
     if rules.hold_expired(row.expires_at, book.now):
-        await _release(ctx, tx, book, row, writes, "expired")
+        await release(ctx, tx, book, row, writes, "expired")
         ctx.ledger.stage(book, writes)
         return Answer(409, _expired(ctx, row).problem())
     entry = book.confirm_hold(
@@ -215,7 +215,7 @@ async def cancel(ctx: PointsContext, tx: Tx, offset_id: UUID, member_id: UUID, w
     row = await _load(tx, member_id, offset_id)
     if row.status != "held":
         raise InvalidState(row.status, f"The offset is {row.status}; only a held offset can be cancelled")
-    await _release(ctx, tx, book, row, writes, "cancelled")
+    await release(ctx, tx, book, row, writes, "cancelled")
     ctx.ledger.stage(book, writes)
     return Answer(200, offset_out(ctx, {**row._mapping, "status": "cancelled", "settled_at": book.now}, book.available))
 
@@ -340,7 +340,7 @@ async def release_expired(
             writes = WriteSet()
             for book in books:
                 for row in due[book.member_id]:
-                    await _release(ctx, tx, book, row, writes, "expired")
+                    await release(ctx, tx, book, row, writes, "expired")
                     counts["offsets"] += 1
                     counts["points"] += row.points
                 if due[book.member_id]:
