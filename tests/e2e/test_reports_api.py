@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from loyalty_common.settings import Settings
 from tests.e2e.test_points_api import assert_problem
-from tests.helpers import ADMIN_KEY, MEMBER_KEY, Api, headers, unique
+from tests.helpers import ADMIN_KEY, MEMBER_KEY, Api, headers, new_key, unique
 
 SH = ZoneInfo("Asia/Shanghai")
 FLOWS = ("issued", "redeemed", "offset", "expired", "clawed_back", "adjusted")
@@ -204,3 +204,28 @@ async def test_daily_defaults_to_the_last_30_business_days_and_checks_its_range(
         assert_problem(r, 403, "forbidden")
         r = await api.points.get(f"/v1/admin/points/reports/{name}")
         assert_problem(r, 401, "unauthorized")
+
+
+async def test_redemptions_by_reward(fresh_db: Any) -> None:
+    api, _ = fresh_db
+    member = await api.member_id()
+    await api.adjust(member, 1_000, "balance")
+    coffee = await api.create_reward(name="Coffee", points_cost=100)
+    mug = await api.create_reward(name="Mug", points_cost=300)
+    await api.redeem(member, coffee["reward_id"], 2)
+    kept = await api.redeem(member, mug["reward_id"])
+    cancelled = await api.redeem(member, coffee["reward_id"])
+    r = await api.points.post(
+        f"/v1/points/redemptions/{cancelled['redemption_id']}/cancel", headers=headers(MEMBER_KEY, new_key())
+    )
+    assert r.status_code == 200
+    r = await api.points.get("/v1/admin/points/reports/redemptions", headers=headers(ADMIN_KEY))
+    items = {i["reward_name"]: i for i in r.json()["items"]}
+    assert (items["Coffee"]["redemptions"], items["Coffee"]["quantity"], items["Coffee"]["points_spent"]) == (1, 2, 200)
+    assert items["Coffee"]["cancelled"] == 1
+    assert items["Mug"]["points_spent"] == kept["points_spent"] == 300
+    r = await api.points.get(
+        "/v1/admin/points/reports/redemptions", headers={**headers(ADMIN_KEY), "Accept": "text/csv"}
+    )
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.text.splitlines()[0] == "reward_id,reward_name,redemptions,quantity,points_spent,cancelled"

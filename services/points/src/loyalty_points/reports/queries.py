@@ -138,3 +138,22 @@ async def daily(tx: Tx, first: date, last: date, tz: ZoneInfo) -> list[Any]:
 
 async def tiers(tx: Tx) -> dict[str, int]:
     return {r.tier: int(r.members) for r in await tx.execute(text(TIERS))}
+
+
+REDEMPTIONS_BY_REWARD = f"""
+    SELECT reward_id::text AS reward_id, (array_agg(reward_name ORDER BY created_at DESC))[1] AS reward_name,
+           count(*) FILTER (WHERE status = 'completed') AS redemptions,
+           coalesce(sum(quantity) FILTER (WHERE status = 'completed'), 0) AS quantity,
+           coalesce(sum(points_spent) FILTER (WHERE status = 'completed'), 0) AS points_spent,
+           count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+    FROM "{schema.SCHEMA}"."{schema.redemptions.name}"
+    WHERE (CAST(:from_ AS timestamptz) IS NULL OR created_at >= :from_)
+      AND (CAST(:to AS timestamptz) IS NULL OR created_at < :to)
+    GROUP BY reward_id
+    ORDER BY points_spent DESC, reward_id
+"""
+
+
+async def redemptions_by_reward(tx: Tx, from_: datetime | None, to: datetime | None) -> list[Any]:
+    """Completed redemptions (catalog and lottery prizes) per reward, and how many were cancelled."""
+    return list(await tx.execute(text(REDEMPTIONS_BY_REWARD), {"from_": from_, "to": to}))

@@ -24,6 +24,8 @@ from loyalty_points.reports.schemas import (
     ExpiringReport,
     ExpiringWindow,
     Liability,
+    RedemptionsReport,
+    RewardRedemptions,
     Summary,
     TierCount,
     TierReport,
@@ -195,6 +197,37 @@ class LedgerAdminController(Controller):
         )
         items = [TierCount(tier=name, members=counts.get(name, 0)) for name in names]
         return render.respond(request, TierReport(items=items, total=sum(counts.values())), items)
+
+    @get(
+        "/reports/redemptions",
+        summary="Redemptions per reward in a window (JSON, or CSV)",
+        description="`from` and `to`: RFC 3339 instants (default: all time).",
+        responses=problems(),
+    )
+    async def redemptions(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        ctx: Ctx,
+        from_: Annotated[str | None, QueryParameter(name="from", description="RFC 3339; default: all time")] = None,
+        to: Annotated[str | None, QueryParameter(description="RFC 3339; default: now")] = None,
+    ) -> Response[RedemptionsReport]:
+        start, end = _instant("from", from_), _instant("to", to)
+        async with _snapshot(state) as conn:
+            rows = await queries.redemptions_by_reward(conn, start, end)
+        items = [
+            RewardRedemptions(
+                reward_id=r.reward_id,
+                reward_name=r.reward_name,
+                redemptions=int(r.redemptions),
+                quantity=int(r.quantity),
+                points_spent=int(r.points_spent),
+                cancelled=int(r.cancelled),
+            )
+            for r in rows
+        ]
+        body = RedemptionsReport(from_=display_opt(start, ctx.tz), to=display_opt(end, ctx.tz), items=items)
+        return render.respond(request, body, items)
 
 
 @asynccontextmanager

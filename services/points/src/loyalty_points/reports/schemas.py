@@ -98,3 +98,18 @@ class TierCount(msgspec.Struct):
 class TierReport(msgspec.Struct):
     items: list[TierCount]
     total: int
+
+
+class RewardRedemptions(msgspec.Struct):
+    reward_id: str
+    reward_name: str
+    redemptions: int
+    quantity: int
+    points_spent: int
+    cancelled: int
+
+
+class RedemptionsReport(msgspec.Struct, rename={"from_": "from"}):
+    from_: datetime | None
+    to: datetime | None
+    items: list[RewardRedemptions]
