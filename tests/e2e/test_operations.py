@@ -109,3 +109,25 @@ async def test_metrics_are_exposed_without_a_key(api: Api) -> None:
 async def test_readiness(api: Any) -> None:
     r = await api.points.get("/readyz")
     assert r.json() == {"status": "ok", "problems": []}
+
+
+async def test_catalog_and_leaderboard_admin_actions_are_audited(api: Api) -> None:
+    reward = await api.create_reward(name="Audited mug", points_cost=10)
+    r = await api.points.patch(
+        f"/v1/admin/points/rewards/{reward['reward_id']}",
+        json={"points_cost": 12},
+        headers=headers(ADMIN_KEY, new_key()),
+    )
+    assert r.status_code == 200
+    r = await api.points.get("/v1/admin/points/audit", params={"action": "reward.update"}, headers=headers(ADMIN_KEY))
+    record = next(i for i in r.json()["items"] if i["detail"] == reward["reward_id"])
+    assert (record["before"]["points_cost"], record["after"]["points_cost"]) == (10, 12)
+    member = await api.member_id()
+    r = await api.points.post(
+        "/v1/admin/points/leaderboards/exclusions",
+        json={"member_id": member, "reason": "fraud ring"},
+        headers=headers(ADMIN_KEY, new_key()),
+    )
+    assert r.status_code == 201
+    r = await api.points.get("/v1/admin/points/audit", params={"member_id": member}, headers=headers(ADMIN_KEY))
+    assert [i["action"] for i in r.json()["items"]] == ["leaderboards.exclude"]

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from loyalty_common import devdb, migrations, services
+from loyalty_common.audit import Audit
 from loyalty_common.clock import SystemClock
 from loyalty_common.settings import SCOPES, ConfigError, Settings, load_dev_secrets, settings_from_env
 
@@ -222,13 +223,10 @@ def keys_create(
         try:
             async with unit_of_work(engine) as tx:
                 for target in targets:
-                    await store_key(
-                        tx,
-                        services.common_tables(target),
-                        name=name,
-                        key=key,
-                        scopes=scope,
-                        clock=SystemClock(),
+                    tables = services.common_tables(target)
+                    await store_key(tx, tables, name=name, key=key, scopes=scope, clock=SystemClock())
+                    await Audit(tables, SystemClock()).record(
+                        tx, None, "api_key.create", actor="cli", detail=f"{name}: {'+'.join(sorted(scope))}"
                     )
         finally:
             await engine.dispose()
@@ -261,6 +259,9 @@ def keys_revoke(name: Annotated[str, typer.Option(help="The key's name")]) -> No
                         .values(revoked_at=SystemClock().now())
                     )
                     count += int(result.rowcount or 0)
+                    await Audit(services.common_tables(target), SystemClock()).record(
+                        tx, None, "api_key.revoke", actor="cli", detail=name
+                    )
         finally:
             await engine.dispose()
         return count

@@ -149,7 +149,17 @@ async def exclude(
             member_id=member_id,
         ),
     )
-    return Answer(201, exclusion_out(ctx, row))
+    created = exclusion_out(ctx, row)
+    ctx.audit.stage(
+        writes,
+        None,
+        "leaderboards.exclude",
+        actor=actor,
+        member_id=member_id,
+        after=created,
+        detail=data.reason.strip(),
+    )
+    return Answer(201, created)
 
 
 async def lift_exclusion(
@@ -171,7 +181,9 @@ async def lift_exclusion(
             member_id=member_id,
         ),
     )
-    return Answer(200, exclusion_out(ctx, row))
+    lifted = exclusion_out(ctx, row)
+    ctx.audit.stage(writes, None, "leaderboards.lift_exclusion", actor=actor, member_id=member_id, before=lifted)
+    return Answer(200, lifted)
 
 
 # --- settlement -----------------------------------------------------------------------------------------------

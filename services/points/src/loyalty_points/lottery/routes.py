@@ -128,7 +128,7 @@ class AdminLotteriesController(Controller):
             tx,
             CallerScope(principal_of(request).name),
             data,
-            lambda writes: service.create(ctx, tx, data, writes),
+            lambda writes: service.create(ctx, tx, data, writes, request),
         )
 
     @get("", summary="Every lottery, open or not, newest first", responses=problems())
@@ -159,7 +159,7 @@ class AdminLotteriesController(Controller):
             tx,
             CallerScope(principal_of(request).name),
             data,
-            lambda writes: service.update(ctx, tx, lottery, data, writes),
+            lambda writes: service.update(ctx, tx, lottery, data, writes, request),
         )
 
     @patch(
@@ -183,7 +183,7 @@ class AdminLotteriesController(Controller):
             tx,
             CallerScope(principal_of(request).name),
             data,
-            lambda writes: service.update_prize(ctx, tx, lottery, prize, data, writes),
+            lambda writes: service.update_prize(ctx, tx, lottery, prize, data, writes, request),
         )
 
     @get(

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from litestar import Request
 
 from loyalty_common.db import Tx
 from loyalty_common.errors import InvalidState, OutOfStock, RedemptionLimitReached
@@ -55,7 +56,9 @@ def lottery_out(ctx: PointsContext, row: Mapping[str, Any], prize_rows: Sequence
     return Lottery(**shown, prizes=[prize_out(p) for p in prize_rows])
 
 
-async def create(ctx: PointsContext, tx: Tx, data: LotteryCreate, writes: WriteSet) -> Answer[Lottery]:
+async def create(
+    ctx: PointsContext, tx: Tx, data: LotteryCreate, writes: WriteSet, request: Request[Any, Any, Any] | None = None
+) -> Answer[Lottery]:
     check_window(data.starts_at, data.ends_at)
     rules.check_prizes(data.prizes)
     for prize in data.prizes:
@@ -78,11 +81,18 @@ async def create(ctx: PointsContext, tx: Tx, data: LotteryCreate, writes: WriteS
         }
         writes.insert(prizes, prize_row)
         prize_rows.append(prize_row)
-    return Answer(201, lottery_out(ctx, row, prize_rows))
+    created = lottery_out(ctx, row, prize_rows)
+    ctx.audit.stage(writes, request, "lottery.create", after=created, detail=data.name)
+    return Answer(201, created)
 
 
 async def update(
-    ctx: PointsContext, tx: Tx, lottery_id: UUID, data: LotteryUpdate, writes: WriteSet
+    ctx: PointsContext,
+    tx: Tx,
+    lottery_id: UUID,
+    data: LotteryUpdate,
+    writes: WriteSet,
+    request: Request[Any, Any, Any] | None = None,
 ) -> Answer[Lottery]:
     """Change the lottery from now on; draws already made keep what they were."""
     current = await queries.load(tx, lottery_id, for_update=True)
@@ -94,11 +104,26 @@ async def update(
         sets={name: merged[name] for name in (*LOTTERY_EDITABLE, "updated_at")},
     )
     table = (await queries.prize_table(tx, [lottery_id])).get(lottery_id, [])
-    return Answer(200, lottery_out(ctx, merged, [p._mapping for p in table]))
+    changed = lottery_out(ctx, merged, [p._mapping for p in table])
+    ctx.audit.stage(
+        writes,
+        request,
+        "lottery.update",
+        before=lottery_out(ctx, dict(current._mapping), [p._mapping for p in table]),
+        after=changed,
+        detail=str(lottery_id),
+    )
+    return Answer(200, changed)
 
 
 async def update_prize(
-    ctx: PointsContext, tx: Tx, lottery_id: UUID, prize_id: UUID, data: PrizeUpdate, writes: WriteSet
+    ctx: PointsContext,
+    tx: Tx,
+    lottery_id: UUID,
+    prize_id: UUID,
+    data: PrizeUpdate,
+    writes: WriteSet,
+    request: Request[Any, Any, Any] | None = None,
 ) -> Answer[Lottery]:
     """Change one prize's name, weight or stock from now on (a new stock races fairly with draws: each draw
     takes its unit with an atomic decrement)."""
@@ -116,6 +141,14 @@ async def update_prize(
     )
     writes.update(lotteries, keys={"lottery_id": lottery_id}, sets={"updated_at": now})
     table = [merged if p["prize_id"] == prize_id else p for p in table]
+    ctx.audit.stage(
+        writes,
+        request,
+        "lottery.prize_update",
+        before=prize_out(prize),
+        after=prize_out(merged),
+        detail=f"{lottery_id}/{prize_id}",
+    )
     return Answer(200, lottery_out(ctx, {**current._mapping, "updated_at": now}, table))
 
 

@@ -70,7 +70,7 @@ class AdminRewardsController(Controller):
             tx,
             CallerScope(principal_of(request).name),
             data,
-            lambda writes: service.create(ctx, data, writes),
+            lambda writes: service.create(ctx, data, writes, request),
         )
 
     @patch(
@@ -93,7 +93,7 @@ class AdminRewardsController(Controller):
             tx,
             CallerScope(principal_of(request).name),
             data,
-            lambda writes: service.update(ctx, tx, reward, data, writes),
+            lambda writes: service.update(ctx, tx, reward, data, writes, request),
         )
 
     @get("", summary="Every reward, active or not, newest first", responses=problems())

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from litestar import Request
 
 from loyalty_common.db import Tx
 from loyalty_common.idempotency import Answer
@@ -32,15 +33,26 @@ def reward_out(ctx: PointsContext, values: Mapping[str, Any]) -> Reward:
     return Reward(**shown)
 
 
-async def create(ctx: PointsContext, data: RewardCreate, writes: WriteSet) -> Answer[Reward]:
+async def create(
+    ctx: PointsContext, data: RewardCreate, writes: WriteSet, request: Request[Any, Any, Any] | None = None
+) -> Answer[Reward]:
     check_window(data.starts_at, data.ends_at)
     now = ctx.clock.now()
     row = {"reward_id": uuid.uuid4(), **msgspec.structs.asdict(data), "created_at": now, "updated_at": now}
     writes.insert(schema.rewards, row)
-    return Answer(201, reward_out(ctx, row))
+    created = reward_out(ctx, row)
+    ctx.audit.stage(writes, request, "reward.create", after=created, detail=data.name)
+    return Answer(201, created)
 
 
-async def update(ctx: PointsContext, tx: Tx, reward_id: UUID, data: RewardUpdate, writes: WriteSet) -> Answer[Reward]:
+async def update(
+    ctx: PointsContext,
+    tx: Tx,
+    reward_id: UUID,
+    data: RewardUpdate,
+    writes: WriteSet,
+    request: Request[Any, Any, Any] | None = None,
+) -> Answer[Reward]:
     """Change the reward from now on. Redemptions keep what the reward was when they were made."""
     current = await queries.load(tx, reward_id, for_update=True)
     merged = {**current._mapping, **sent(data), "updated_at": ctx.clock.now()}
@@ -50,7 +62,16 @@ async def update(ctx: PointsContext, tx: Tx, reward_id: UUID, data: RewardUpdate
         keys={"reward_id": reward_id},
         sets={name: merged[name] for name in (*EDITABLE, "updated_at")},
     )
-    return Answer(200, reward_out(ctx, merged))
+    changed = reward_out(ctx, merged)
+    ctx.audit.stage(
+        writes,
+        request,
+        "reward.update",
+        before=reward_out(ctx, dict(current._mapping)),
+        after=changed,
+        detail=str(reward_id),
+    )
+    return Answer(200, changed)
 
 
 async def views(ctx: PointsContext, tx: Tx, rows: Sequence[Any], member_id: UUID | None) -> list[RewardView]:
