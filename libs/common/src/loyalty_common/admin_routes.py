@@ -532,3 +532,13 @@ def audit_controller(base: str, tables: CommonTables) -> type[Controller]:
             return AuditPage(items, encode_cursor(last.at.isoformat(), str(last.audit_id)) if last else None)
 
     return AuditController
+
+
+def operations_controllers(base: str, tables: CommonTables, jobs_of: JobsFactory) -> list[type[Controller]]:
+    """The operators' endpoints every service has: jobs, dead letters, webhooks, audit."""
+    return [
+        jobs_controller(base, tables, jobs_of),
+        dead_letters_controller(base, tables),
+        webhooks_controller(base, tables),
+        audit_controller(base, tables),
+    ]

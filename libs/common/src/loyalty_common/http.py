@@ -251,6 +251,15 @@ def create_service_app(
     )
 
 
+def constant(value: Any) -> Provide:
+    """A dependency that is always the same object (a service's context)."""
+
+    def provide() -> Any:
+        return value
+
+    return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem+json answers a route can give (401/403/400 come with every route)."""
     described = {

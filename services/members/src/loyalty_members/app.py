@@ -4,21 +4,15 @@
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loyalty_common.admin_routes import (
-    audit_controller,
-    dead_letters_controller,
-    jobs_controller,
-    webhooks_controller,
-)
+from loyalty_common.admin_routes import operations_controllers
 from loyalty_common.clock import Clock, SystemClock
-from loyalty_common.http import ServiceSpec, create_service_app
+from loyalty_common.http import ServiceSpec, constant, create_service_app
 from loyalty_common.logs import configure_logging
 from loyalty_common.settings import Settings, settings_from_env
 from loyalty_members import events, schema
-from loyalty_members.context import MembersContext, build_context
+from loyalty_members.context import build_context
 from loyalty_members.jobs import members_jobs
 from loyalty_members.members.routes import MembersController
 from loyalty_members.privacy.routes import ExportController, PrivacyAdminController
@@ -39,9 +33,6 @@ def create_app(
     configure_logging(settings.log_level, settings.log_format, settings.log_file)
     ctx = build_context(settings, clock)
 
-    def provide_ctx() -> MembersContext:
-        return ctx
-
     spec = ServiceSpec(
         name="members",
         version=VERSION,
@@ -51,13 +42,10 @@ def create_app(
             TiersController,
             ExportController,
             PrivacyAdminController,
-            jobs_controller("/v1/admin/members", schema.common, lambda state: members_jobs(ctx, state.engine)),
-            dead_letters_controller("/v1/admin/members", schema.common),
-            webhooks_controller("/v1/admin/members", schema.common),
-            audit_controller("/v1/admin/members", schema.common),
+            *operations_controllers("/v1/admin/members", schema.common, lambda state: members_jobs(ctx, state.engine)),
         ],
         common_tables=schema.common,
-        dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},
+        dependencies={"ctx": constant(ctx)},
         consumers=lambda eng: events.consumers(ctx, eng, clock),
     )
     return create_service_app(spec, settings, clock, engine, run_consumers=run_consumers)

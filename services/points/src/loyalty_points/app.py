@@ -4,24 +4,18 @@
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loyalty_common.admin_routes import (
-    audit_controller,
-    dead_letters_controller,
-    jobs_controller,
-    webhooks_controller,
-)
+from loyalty_common.admin_routes import operations_controllers
 from loyalty_common.clock import Clock, SystemClock
-from loyalty_common.http import ServiceSpec, create_service_app
+from loyalty_common.http import ServiceSpec, constant, create_service_app
 from loyalty_common.logs import configure_logging
 from loyalty_common.settings import Settings, settings_from_env
 from loyalty_points import events, schema
 from loyalty_points.accounts.routes import AccountsController
 from loyalty_points.activities.routes import ActivitiesController, ActivityModerationController
 from loyalty_points.adjustments.routes import AdjustmentsController
-from loyalty_points.context import PointsContext, build_context
+from loyalty_points.context import build_context
 from loyalty_points.earning.routes import EarningController
 from loyalty_points.jobs import points_jobs
 from loyalty_points.leaderboards.routes import LeaderboardAdminController, LeaderboardsController
@@ -47,9 +41,6 @@ def create_app(
     configure_logging(settings.log_level, settings.log_format, settings.log_file)
     ctx = build_context(settings, clock)
 
-    def provide_ctx() -> PointsContext:
-        return ctx
-
     spec = ServiceSpec(
         name="points",
         version=VERSION,
@@ -71,13 +62,10 @@ def create_app(
             LedgerAdminController,
             LeaderboardsController,
             LeaderboardAdminController,
-            jobs_controller("/v1/admin/points", schema.common, lambda state: points_jobs(ctx, state.engine)),
-            dead_letters_controller("/v1/admin/points", schema.common),
-            webhooks_controller("/v1/admin/points", schema.common),
-            audit_controller("/v1/admin/points", schema.common),
+            *operations_controllers("/v1/admin/points", schema.common, lambda state: points_jobs(ctx, state.engine)),
         ],
         common_tables=schema.common,
-        dependencies={"ctx": Provide(provide_ctx, use_cache=True, sync_to_thread=False)},
+        dependencies={"ctx": constant(ctx)},
         consumers=lambda eng: events.consumers(ctx, eng, clock),
     )
     return create_service_app(spec, settings, clock, engine, run_consumers=run_consumers)
