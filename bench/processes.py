@@ -119,6 +119,7 @@ class CpuSnapshot:
     service_workers: dict[int, float]
     service_main: float
     postgres: float
+    machine_busy: float
 
 
 def snapshot(service: Service, postmasters: list[psutil.Process]) -> CpuSnapshot:
@@ -132,7 +133,13 @@ def snapshot(service: Service, postmasters: list[psutil.Process]) -> CpuSnapshot
         service_workers={w.pid: _cpu(w) for w in service.workers()},
         service_main=_cpu(psutil.Process(service.process.pid)),
         postgres=pg,
+        machine_busy=_machine_busy(),
     )
+
+
+def _machine_busy() -> float:
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0))
 
 
 def cpu_percent(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
@@ -143,7 +150,12 @@ def cpu_percent(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
         for i, pid in enumerate(sorted(after.service_workers))
     }
     service = sum(workers.values()) + 100 * (after.service_main - before.service_main) / wall
-    return {"service": service, **workers, "postgres": 100 * (after.postgres - before.postgres) / wall}
+    return {
+        "service": service,
+        **workers,
+        "postgres": 100 * (after.postgres - before.postgres) / wall,
+        "machine": 100 * (after.machine_busy - before.machine_busy) / wall,
+    }
 
 
 @dataclass

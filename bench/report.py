@@ -30,7 +30,8 @@ def _fmt(value: Any, digits: int = 1) -> str:
 def table(scenarios: dict[str, dict[str, Any]]) -> str:
     header = [
         "scenario", "max ops/s", "lat@ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
-        "svc CPU %", "CPU/worker %", "RSS/worker MB", "PG CPU %", "loadgen CPU %", "pgbench tps", "ratio",
+        "svc CPU %", "CPU/worker %", "RSS/worker MB", "PG CPU %", "loadgen CPU %", "others CPU %",
+        "pgbench tps", "PG CPU % (pgb)", "others % (pgb)", "ratio",
     ]  # fmt: skip
     rows = [header]
     for name, s in scenarios.items():
@@ -49,7 +50,10 @@ def table(scenarios: dict[str, dict[str, Any]]) -> str:
                 "/".join(_fmt(v, 0) for v in s["rss_mb_peak"]),
                 _fmt(s["cpu_saturated"]["postgres"], 0),
                 _fmt(s["loadgen_cpu_percent"], 0),
+                _fmt(s["cpu_saturated"].get("others"), 0),
                 _fmt(s["pgbench_tps"], 0),
+                _fmt(s["pgbench"].get("postgres_cpu_percent"), 0),
+                _fmt(s["pgbench"].get("others_cpu_percent"), 0),
                 _fmt(s["ratio"], 2),
             ]
         )

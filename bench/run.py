@@ -193,6 +193,9 @@ def run_scenario(
         before = snapshot(service, postmasters)
         saturated = go("closed", 0, config.saturate_seconds, "s")
         cpu_saturated = cpu_percent(before, snapshot(service, postmasters))
+        cpu_saturated["loadgen"] = 100 * saturated.cpu_seconds / max(1e-6, saturated.wall_seconds)
+        cpu_saturated["others"] = max(0.0, cpu_saturated["machine"] - cpu_saturated["service"]
+                                      - cpu_saturated["postgres"] - cpu_saturated["loadgen"])  # fmt: skip
         max_rps = saturated.throughput
         rate = float(config.read_rate) if item.scenario.fixed_rate else config.steady_fraction * max_rps
         log(f"  max {max_rps:,.0f} ops/s; open loop at {rate:,.0f} ops/s for {config.steady_seconds:.0f} s")
@@ -228,6 +231,7 @@ def run_scenario(
         cpu_pgbench = cpu_percent(before, snapshot(service, postmasters))
         pgbench_cpu = (children_after.ru_utime + children_after.ru_stime
                        - children_before.ru_utime - children_before.ru_stime)  # fmt: skip
+        pgbench_percent = 100 * pgbench_cpu / max(1e-6, result.seconds)
         pgbench_tps = result.tps
         pgbench_info = {
             "tps": result.tps,
@@ -235,7 +239,10 @@ def run_scenario(
             "transactions": result.transactions,
             "failed": result.failed,
             "postgres_cpu_percent": cpu_pgbench["postgres"],
-            "pgbench_cpu_percent": 100 * pgbench_cpu / max(1e-6, result.seconds),
+            "pgbench_cpu_percent": pgbench_percent,
+            "others_cpu_percent": max(
+                0.0, cpu_pgbench["machine"] - cpu_pgbench["postgres"] - pgbench_percent - cpu_pgbench["service"]
+            ),
             "command": result.command,
         }
         log(f"  pgbench {result.tps:,.0f} tps (avg latency {result.latency_ms:.2f} ms)")
