@@ -27,41 +27,35 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def table(scenarios: dict[str, dict[str, Any]]) -> str:
-    header = [
-        "scenario", "max ops/s", "lat@ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
-        "svc CPU %", "CPU/worker %", "RSS/worker MB", "PG CPU %", "loadgen CPU %", "others CPU %",
-        "pgbench tps", "PG CPU % (pgb)", "others % (pgb)", "ratio",
-    ]  # fmt: skip
-    rows = [header]
-    for name, s in scenarios.items():
-        rows.append(
-            [
-                name,
-                _fmt(s["rps"], 0),
-                _fmt(s["steady_rate"], 0),
-                _fmt(s["p50_ms"], 2),
-                _fmt(s["p90_ms"], 2),
-                _fmt(s["p99_ms"], 2),
-                _fmt(s["max_ms"], 1),
-                _fmt(s["errors"]),
-                _fmt(s["cpu_saturated"]["service"], 0),
-                "/".join(_fmt(v, 0) for k, v in s["cpu_saturated"].items() if k.startswith("worker_")),
-                "/".join(_fmt(v, 0) for v in s["rss_mb_peak"]),
-                _fmt(s["cpu_saturated"]["postgres"], 0),
-                _fmt(s["loadgen_cpu_percent"], 0),
-                _fmt(s["cpu_saturated"].get("others"), 0),
-                _fmt(s["pgbench_tps"], 0),
-                _fmt(s["pgbench"].get("postgres_cpu_percent"), 0),
-                _fmt(s["pgbench"].get("others_cpu_percent"), 0),
-                _fmt(s["ratio"], 2),
-            ]
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+def _grid(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
              for r in rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def table(scenarios: dict[str, dict[str, Any]]) -> str:
+    """Two tables: throughput and latency, then where the CPU went (percent of one core; 200 = two cores)."""
+    speed = [["scenario", "max ops/s", "pgbench tps", "ratio", "latency at ops/s", "p50 ms", "p90 ms", "p99 ms",
+              "max ms", "errors"]]  # fmt: skip
+    cpu = [["scenario", "service CPU %", "per worker %", "RSS/worker MB", "service ms/op", "PG CPU %", "PG ms/op",
+            "loadgen CPU %", "others CPU %", "pgbench: PG CPU %", "PG ms/txn", "others %"]]  # fmt: skip
+    for name, s in scenarios.items():
+        c, p = s["cpu_saturated"], s["pgbench"]
+        speed.append(
+            [name, _fmt(s["rps"], 0), _fmt(s["pgbench_tps"], 0), _fmt(s["ratio"], 2), _fmt(s["steady_rate"], 0),
+             _fmt(s["p50_ms"], 2), _fmt(s["p90_ms"], 2), _fmt(s["p99_ms"], 2), _fmt(s["max_ms"], 1),
+             _fmt(s["errors"])]
+        )  # fmt: skip
+        cpu.append(
+            [name, _fmt(c["service"], 0), "/".join(_fmt(v, 0) for k, v in c.items() if k.startswith("worker_")),
+             "/".join(_fmt(v, 0) for v in s["rss_mb_peak"]), _fmt(s["service_cpu_ms_per_op"], 2),
+             _fmt(c["postgres"], 0), _fmt(s["postgres_cpu_ms_per_op"], 2), _fmt(c.get("loadgen"), 0),
+             _fmt(c.get("others"), 0), _fmt(p.get("postgres_cpu_percent"), 0),
+             _fmt(p.get("postgres_cpu_ms_per_txn"), 2), _fmt(p.get("others_cpu_percent"), 0)]
+        )  # fmt: skip
+    return _grid(speed) + "\n\n" + _grid(cpu)
 
 
 def summary_line(scenarios: dict[str, dict[str, Any]], verify_ok: bool) -> str:

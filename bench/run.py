@@ -239,6 +239,7 @@ def run_scenario(
             "transactions": result.transactions,
             "failed": result.failed,
             "postgres_cpu_percent": cpu_pgbench["postgres"],
+            "postgres_cpu_ms_per_txn": 10 * cpu_pgbench["postgres"] / max(1e-6, result.tps),
             "pgbench_cpu_percent": pgbench_percent,
             "others_cpu_percent": max(
                 0.0, cpu_pgbench["machine"] - cpu_pgbench["postgres"] - pgbench_percent - cpu_pgbench["service"]
@@ -265,6 +266,8 @@ def run_scenario(
         "ratio": (max_rps / pgbench_tps) if pgbench_tps else None,
         "pgbench": pgbench_info,
         "cpu_saturated": cpu_saturated,
+        "service_cpu_ms_per_op": 10 * cpu_saturated["service"] / max(1e-6, max_rps),
+        "postgres_cpu_ms_per_op": 10 * cpu_saturated["postgres"] / max(1e-6, max_rps),
         "cpu_steady": cpu_steady,
         "rss_mb_peak": [round(v, 1) for _, v in sorted(rss.peak_mb.items())],
         "loadgen_cpu_percent": 100 * saturated.cpu_seconds / max(1e-6, saturated.wall_seconds),
