@@ -33,8 +33,9 @@ _VALID_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 T = TypeVar("T")
 
 
-def require_idempotency_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard for mutating routes: 1-128 visible ASCII characters, checked before the body is read."""
+async def require_idempotency_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for mutating routes: 1-128 visible ASCII characters, checked before the body is read. A coroutine,
+    so Litestar calls it in the event loop instead of a worker thread."""
     key = connection.headers.get(HEADER)
     if key is None or not _VALID_KEY.fullmatch(key):
         raise IdempotencyKeyRequired("Send an Idempotency-Key header of 1-128 visible ASCII characters")
