@@ -90,12 +90,16 @@ class _Recorder:
         self.current = None
 
     def after(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if not self.active or self.current is None:
+        if not self.active:
             return
         columns = tuple(d[0] for d in cursor.description or ())
         # The asyncpg adapter has fetched every row already; peek at them without consuming them.
         rows = [tuple(r) for r in getattr(cursor, "_rows", ())]
-        self.current.append(Statement(statement, tuple(parameters or ()), columns, rows))
+        captured = Statement(statement, tuple(parameters or ()), columns, rows)
+        if self.current is None:  # autocommit (a read): the statement is a transaction of its own
+            self.transactions.append([captured])
+        else:
+            self.current.append(captured)
 
     def hooks(self) -> list[tuple[str, Any]]:
         return [("begin", self.begin), ("commit", self.commit), ("rollback", self.rollback),
