@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from sqlalchemy import JSON, Table, text
+from sqlalchemy import JSON, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import ARRAY
 
@@ -44,6 +44,51 @@ def _array_type(table: Table, column: str) -> str:
     if isinstance(col_type, ARRAY):
         raise TypeError(f"{table.name}.{column}: array columns cannot be staged")
     return f"{col_type.compile(dialect=_DIALECT)}[]"
+
+
+_UpdateShape = tuple[Table, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_Shape = tuple[tuple[_UpdateShape, ...], tuple[tuple[Table, tuple[str, ...]], ...]]
+
+_SQL_CACHE: dict[_Shape, tuple[str, TextClause]] = {}
+"""The statement for each shape of write set (which tables, which columns): an operation has a handful of
+shapes, so the SQL text and its parsed TextClause are built once per process, not once per request."""
+
+
+def _sql_for(shape: _Shape) -> tuple[str, TextClause]:
+    cached = _SQL_CACHE.get(shape)
+    if cached is not None:
+        return cached
+    updates, inserts = shape
+    ctes: list[str] = []
+    selects: list[str] = []
+    for u_index, (table, keys, deltas, sets, guards) in enumerate(updates):
+        name = f"u{u_index}"
+        columns: list[str] = [*keys, *deltas, *sets, *guards]
+        aliases = [*keys, *deltas, *sets, *(f"g_{g}" for g in guards)]
+        arrays = [f"CAST(:{name}_{c_index} AS {_array_type(table, column)})" for c_index, column in enumerate(columns)]
+        assignments = [f'"{c}" = t."{c}" + d."{c}"' for c in deltas]
+        assignments += [f'"{c}" = d."{c}"' for c in sets]
+        conditions = [f't."{c}" = d."{c}"' for c in keys]
+        conditions += [f't."{g}" = d."g_{g}"' for g in guards]
+        alias_list = ", ".join(f'"{a}"' for a in aliases)
+        ctes.append(
+            f"{name} AS (UPDATE {_qualified(table)} AS t SET {', '.join(assignments)} "
+            f"FROM unnest({', '.join(arrays)}) AS d({alias_list}) "
+            f"WHERE {' AND '.join(conditions)} RETURNING 1)"
+        )
+        selects.append(f"(SELECT count(*) FROM {name}) AS {name}")
+    for i_index, (table, insert_columns) in enumerate(inserts):
+        name = f"i{i_index}"
+        arrays = [
+            f"CAST(:{name}_{c_index} AS {_array_type(table, column)})" for c_index, column in enumerate(insert_columns)
+        ]
+        column_list = ", ".join(f'"{c}"' for c in insert_columns)
+        ctes.append(
+            f"{name} AS (INSERT INTO {_qualified(table)} ({column_list}) SELECT * FROM unnest({', '.join(arrays)}))"
+        )
+    sql = f"WITH {', '.join(ctes)} SELECT {', '.join(selects) or '1 AS done'}"
+    built = _SQL_CACHE[shape] = (sql, text(sql))
+    return built
 
 
 @dataclass
@@ -93,51 +138,38 @@ class WriteSet:
     def empty(self) -> bool:
         return not self._inserts and not self._updates
 
+    def _shape(self) -> _Shape:
+        return (
+            tuple((u.table, u.keys, u.deltas, u.sets, u.guards) for u in self._updates.values()),
+            tuple(self._inserts),
+        )
+
     def statement(self) -> tuple[str, dict[str, Any], list[tuple[str, int]]]:
         """The SQL, its parameters, and the row count each update CTE must report."""
-        ctes: list[str] = []
+        sql, _ = _sql_for(self._shape())
+        params, expected = self._params()
+        return sql, params, expected
+
+    def _params(self) -> tuple[dict[str, Any], list[tuple[str, int]]]:
         params: dict[str, Any] = {}
         expected: list[tuple[str, int]] = []
         for u_index, update in enumerate(self._updates.values()):
             name = f"u{u_index}"
-            table = update.table
             columns: list[str] = [*update.keys, *update.deltas, *update.sets, *update.guards]
-            aliases = [*update.keys, *update.deltas, *update.sets, *(f"g_{g}" for g in update.guards)]
-            arrays = []
             for c_index, (column, values) in enumerate(zip(columns, zip(*update.rows, strict=True), strict=True)):
-                param = f"{name}_{c_index}"
-                params[param] = _values(table, column, values)
-                arrays.append(f"CAST(:{param} AS {_array_type(table, column)})")
-            assignments = [f'"{c}" = t."{c}" + d."{c}"' for c in update.deltas]
-            assignments += [f'"{c}" = d."{c}"' for c in update.sets]
-            conditions = [f't."{c}" = d."{c}"' for c in update.keys]
-            conditions += [f't."{g}" = d."g_{g}"' for g in update.guards]
-            alias_list = ", ".join(f'"{a}"' for a in aliases)
-            ctes.append(
-                f"{name} AS (UPDATE {_qualified(table)} AS t SET {', '.join(assignments)} "
-                f"FROM unnest({', '.join(arrays)}) AS d({alias_list}) "
-                f"WHERE {' AND '.join(conditions)} RETURNING 1)"
-            )
+                params[f"{name}_{c_index}"] = _values(update.table, column, values)
             expected.append((name, len(update.rows)))
         for i_index, ((table, insert_columns), rows) in enumerate(self._inserts.items()):
-            name = f"i{i_index}"
-            arrays = []
             for c_index, (column, values) in enumerate(zip(insert_columns, zip(*rows, strict=True), strict=True)):
-                param = f"{name}_{c_index}"
-                params[param] = _values(table, column, values)
-                arrays.append(f"CAST(:{param} AS {_array_type(table, column)})")
-            column_list = ", ".join(f'"{c}"' for c in insert_columns)
-            ctes.append(
-                f"{name} AS (INSERT INTO {_qualified(table)} ({column_list}) SELECT * FROM unnest({', '.join(arrays)}))"
-            )
-        select = ", ".join(f"(SELECT count(*) FROM {name}) AS {name}" for name, _ in expected) or "1 AS done"
-        return f"WITH {', '.join(ctes)} SELECT {select}", params, expected
+                params[f"i{i_index}_{c_index}"] = _values(table, column, values)
+        return params, expected
 
     async def flush(self, tx: Tx) -> None:
         if self.empty:
             return
-        sql, params, expected = self.statement()
-        row = (await tx.execute(text(sql), params)).one()
+        _, clause = _sql_for(self._shape())
+        params, expected = self._params()
+        row = (await tx.execute(clause, params)).one()
         for name, count in expected:
             if getattr(row, name) != count:
                 raise StaleWrite()
