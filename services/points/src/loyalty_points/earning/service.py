@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from loyalty_common.db import Tx
 from loyalty_common.errors import Conflict, OrderAlreadyEarned, OrderNotFound, RefundExceedsOrder
@@ -29,21 +29,21 @@ class RefundAlreadyProcessed(Conflict):
     title = "This refund was already processed under another Idempotency-Key"
 
 
+_ORDER = select(
+    orders.c.amount_fen,
+    orders.c.points,
+    orders.c.refunded_fen,
+    orders.c.clawed_back,
+    orders.c.entry_id,
+    orders.c.lot_id,
+    orders.c.paid_at,
+    orders.c.pending,
+).where(orders.c.member_id == bindparam("member_id"), orders.c.order_id == bindparam("order_id"))
+"""Built once: every purchase looks its order up."""
+
+
 async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
-    return (
-        await tx.execute(
-            select(
-                orders.c.amount_fen,
-                orders.c.points,
-                orders.c.refunded_fen,
-                orders.c.clawed_back,
-                orders.c.entry_id,
-                orders.c.lot_id,
-                orders.c.paid_at,
-                orders.c.pending,
-            ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
-        )
-    ).first()
+    return (await tx.execute(_ORDER, {"member_id": member_id, "order_id": order_id})).first()
 
 
 async def earn_purchase(
