@@ -14,10 +14,11 @@ from typing import Any
 import msgspec
 from sqlalchemy import JSON, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import ARRAY
 
 from loyalty_common.db import Tx
-from loyalty_common.errors import Conflict
+from loyalty_common.errors import Conflict, LoyaltyError
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -107,10 +108,17 @@ class WriteSet:
     _updates: dict[tuple[Table, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]], _Update] = field(
         default_factory=dict
     )
+    _on_duplicate: dict[str, LoyaltyError] = field(default_factory=dict)
 
-    def insert(self, table: Table, row: Mapping[str, Any]) -> None:
+    def insert(self, table: Table, row: Mapping[str, Any], *, on_duplicate: LoyaltyError | None = None) -> None:
+        """Stage a row. With `on_duplicate`, a row whose primary key is taken makes the flush raise that error
+        instead of a database error: a uniqueness check that costs no round trip of its own (the transaction is
+        rolled back, so nothing of the operation is written)."""
         columns = tuple(row)
         self._inserts.setdefault((table, columns), []).append(tuple(row[c] for c in columns))
+        if on_duplicate is not None:
+            assert table.primary_key.name, f"{table.name} needs a named primary key"
+            self._on_duplicate[str(table.primary_key.name)] = on_duplicate
 
     def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
@@ -169,9 +177,16 @@ class WriteSet:
             return
         _, clause = _sql_for(self._shape())
         params, expected = self._params()
-        row = (await tx.execute(clause, params)).one()
+        try:
+            row = (await tx.execute(clause, params)).one()
+        except IntegrityError as exc:
+            constraint = getattr(exc.orig.__cause__, "constraint_name", None) if exc.orig is not None else None
+            if constraint in self._on_duplicate:
+                raise self._on_duplicate[constraint] from None
+            raise
         for name, count in expected:
             if getattr(row, name) != count:
                 raise StaleWrite()
         self._inserts.clear()
         self._updates.clear()
+        self._on_duplicate.clear()

@@ -52,8 +52,6 @@ async def earn_purchase(
     now = ctx.clock.now()
     check_business_time(data.paid_at, now, ctx.rules.business_time)
     book = await lock_member(ctx, tx, member_id, with_lots=False)
-    if await _order(tx, member_id, data.order_id) is not None:
-        raise OrderAlreadyEarned(f"Order {data.order_id} already earned points")
     tier = ctx.rules.tier(book.tier)
     points = purchase_points(data.amount_fen, tier.multiplier, ctx.rules.earning.fen_per_point)
     entry = None
@@ -112,6 +110,8 @@ async def earn_purchase(
             "paid_at": data.paid_at,
             "created_at": now,
         },
+        # The order's primary key says whether it already earned: no lookup of its own on the hot path.
+        on_duplicate=OrderAlreadyEarned(f"Order {data.order_id} already earned points"),
     )
     ctx.ledger.stage(book, writes)
     return Answer(
