@@ -76,8 +76,13 @@ class _Recorder:
         self.transactions: list[list[Statement]] = []
         self.current: list[Statement] | None = None
 
+    @staticmethod
+    def _autocommit(conn: Any) -> bool:
+        return bool(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
     def begin(self, conn: Any) -> None:
-        if self.active:
+        # SQLAlchemy begins a transaction object even in autocommit mode, where the driver sends no BEGIN.
+        if self.active and not self._autocommit(conn):
             self.current = [Statement("BEGIN")]
 
     def commit(self, conn: Any) -> None:
@@ -96,7 +101,7 @@ class _Recorder:
         # The asyncpg adapter has fetched every row already; peek at them without consuming them.
         rows = [tuple(r) for r in getattr(cursor, "_rows", ())]
         captured = Statement(statement, tuple(parameters or ()), columns, rows)
-        if self.current is None:  # autocommit (a read): the statement is a transaction of its own
+        if self.current is None or self._autocommit(conn):  # a read: each statement on its own
             self.transactions.append([captured])
         else:
             self.current.append(captured)
@@ -351,6 +356,8 @@ class _Renderer:
         strange = {m for line in kept for m in _VARIABLE.findall(line) if m not in known}
         if strange:
             self.unmapped.add(f"pgbench would read {sorted(strange)} as variables")
+        if not any(t for t in self.capture.transactions):
+            self.unmapped.add("the capture recorded no SQL")
         note = "; ".join(sorted(self.unmapped))
         return Script(self.capture.operation, text, replayable=not self.unmapped, note=note)
 

@@ -223,6 +223,7 @@ def run_scenario(
     else:
         files = {script_dir / f"{op}.sql": weight for op, weight in item.mix.items()}
         log(f"  pgbench: same SQL, same mix, {config.concurrency} clients, {config.pgbench_seconds:.0f} s")
+        stats_on = asyncio.run(_pg_stat_reset(db.url))
         before = snapshot(service, postmasters)
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = pgbench.run(db.url, files, clients=config.concurrency, seconds=config.pgbench_seconds,
@@ -245,6 +246,7 @@ def run_scenario(
                 0.0, cpu_pgbench["machine"] - cpu_pgbench["postgres"] - pgbench_percent - cpu_pgbench["service"]
             ),
             "command": result.command,
+            "top_statements": asyncio.run(_pg_stat_top(db.url)) if stats_on else [],
         }
         log(f"  pgbench {result.tps:,.0f} tps (avg latency {result.latency_ms:.2f} ms)")
 
@@ -335,6 +337,9 @@ def main() -> int:
             "LOYALTY_BLIND_INDEX_KEY": "B" * 43 + "=",
             "LOYALTY_LOG_LEVEL": config.log_level,
             "LOYALTY_DATA_DIR": str(DATA),
+            # A pool smaller than a worker's share of the connections makes SQLAlchemy open and close overflow
+            # connections all the time (a new PostgreSQL backend each): bench/README.md shows what that costs.
+            "LOYALTY_DB_POOL_SIZE": str(config.concurrency),
         }
         service = start_points(db.url, config.workers, env, config.results / f"service-{stamp}.log")
         log(f"service: loyalty serve points --workers {config.workers} on {service.base_url}")
