@@ -71,7 +71,7 @@ async def expiring(tx: Tx, member_id: UUID, *, until: datetime | None, limit: in
     return [(int(r.points), r.expires_at) for r in await tx.execute(query, params)]
 
 
-async def entry_page(tx: Tx, member_id: UUID, *, kind: str | None, before_seq: int | None, limit: int) -> list[Any]:
+def _entry_page_query(by_kind: bool, before: bool) -> Any:
     e = entries
     query = (
         select(
@@ -86,12 +86,22 @@ async def entry_page(tx: Tx, member_id: UUID, *, kind: str | None, before_seq: i
             e.c.created_at,
             e.c.expires_at,
         )
-        .where(e.c.member_id == member_id)
+        .where(e.c.member_id == bindparam("member_id"))
         .order_by(e.c.seq.desc())
-        .limit(limit + 1)
+        .limit(bindparam("rows"))
     )
-    if kind is not None:
-        query = query.where(e.c.kind == kind)
-    if before_seq is not None:
-        query = query.where(e.c.seq < before_seq)
-    return list(await tx.execute(query))
+    if by_kind:
+        query = query.where(e.c.kind == bindparam("kind"))
+    if before:
+        query = query.where(e.c.seq < bindparam("before_seq"))
+    return query
+
+
+_ENTRY_PAGES = {(k, b): _entry_page_query(k, b) for k in (False, True) for b in (False, True)}
+"""The four shapes of an entries page (filtered by kind or not, first page or not), built once."""
+
+
+async def entry_page(tx: Tx, member_id: UUID, *, kind: str | None, before_seq: int | None, limit: int) -> list[Any]:
+    query = _ENTRY_PAGES[kind is not None, before_seq is not None]
+    params = {"member_id": member_id, "rows": limit + 1, "kind": kind, "before_seq": before_seq}
+    return list(await tx.execute(query, {k: v for k, v in params.items() if v is not None}))
