@@ -63,9 +63,20 @@ def summary_line(scenarios: dict[str, dict[str, Any]], verify_ok: bool) -> str:
     return f"service/pgbench: {', '.join(parts)}; verify {'clean' if verify_ok else 'FAILED'}"
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a measurement that could not be made is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(results: Path, run: dict[str, Any], stamp: str) -> Path:
     results.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(run, indent=2, default=str)
+    text = json.dumps(_finite(run), indent=2, default=str)
     (results / f"run-{stamp}.json").write_text(text)
     latest = results / "latest.json"
     latest.write_text(text)
