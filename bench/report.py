@@ -37,14 +37,15 @@ def _grid(rows: list[list[str]]) -> str:
 
 def table(scenarios: dict[str, dict[str, Any]]) -> str:
     """Two tables: throughput and latency, then where the CPU went (percent of one core; 200 = two cores)."""
-    speed = [["scenario", "max ops/s", "pgbench tps", "ratio", "latency at ops/s", "p50 ms", "p90 ms", "p99 ms",
-              "max ms", "errors"]]  # fmt: skip
+    speed = [["scenario", "max ops/s", "pgbench tps", "ratio", "CPU cost ratio", "latency at ops/s", "p50 ms",
+              "p90 ms", "p99 ms", "max ms", "errors"]]  # fmt: skip
     cpu = [["scenario", "service CPU %", "per worker %", "RSS/worker MB", "service ms/op", "PG CPU %", "PG ms/op",
             "loadgen CPU %", "others CPU %", "pgbench: PG CPU %", "PG ms/txn", "others %"]]  # fmt: skip
     for name, s in scenarios.items():
         c, p = s["cpu_saturated"], s["pgbench"]
         speed.append(
-            [name, _fmt(s["rps"], 0), _fmt(s["pgbench_tps"], 0), _fmt(s["ratio"], 2), _fmt(s["steady_rate"], 0),
+            [name, _fmt(s["rps"], 0), _fmt(s["pgbench_tps"], 0), _fmt(s["ratio"], 2), _fmt(s["cpu_cost_ratio"], 2),
+             _fmt(s["steady_rate"], 0),
              _fmt(s["p50_ms"], 2), _fmt(s["p90_ms"], 2), _fmt(s["p99_ms"], 2), _fmt(s["max_ms"], 1),
              _fmt(s["errors"])]
         )  # fmt: skip

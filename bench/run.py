@@ -242,6 +242,7 @@ def run_scenario(
             "postgres_cpu_percent": cpu_pgbench["postgres"],
             "postgres_cpu_ms_per_txn": 10 * cpu_pgbench["postgres"] / max(1e-6, result.tps),
             "pgbench_cpu_percent": pgbench_percent,
+            "pgbench_cpu_ms_per_txn": 10 * pgbench_percent / max(1e-6, result.tps),
             "others_cpu_percent": max(
                 0.0, cpu_pgbench["machine"] - cpu_pgbench["postgres"] - pgbench_percent - cpu_pgbench["service"]
             ),
@@ -255,6 +256,16 @@ def run_scenario(
     errors = sum(r.errors for r in runs)
     error_samples = [s for r in runs for s in r.error_samples][:10]
     lat = latency_summary(steady)
+    # What one operation costs in CPU on each path, client included: the ratio a machine with nothing else
+    # running would show if both paths were bound by CPU (on a shared machine it is steadier than the ratio).
+    service_path = (cpu_saturated["service"] + cpu_saturated["postgres"] + cpu_saturated["loadgen"]) / max(
+        1e-6, max_rps
+    )
+    pgbench_path = (
+        (pgbench_info["postgres_cpu_percent"] + pgbench_info["pgbench_cpu_percent"]) / pgbench_info["tps"]
+        if pgbench_info
+        else None
+    )
     return {
         "description": item.scenario.description,
         "mix": item.mix,
@@ -266,6 +277,11 @@ def run_scenario(
         "error_samples": error_samples,
         "pgbench_tps": pgbench_tps,
         "ratio": (max_rps / pgbench_tps) if pgbench_tps else None,
+        "cpu_ms_per_op": {
+            "service_path": 10 * service_path,
+            "pgbench_path": 10 * pgbench_path if pgbench_path else None,
+        },
+        "cpu_cost_ratio": (pgbench_path / service_path) if pgbench_path else None,
         "pgbench": pgbench_info,
         "cpu_saturated": cpu_saturated,
         "service_cpu_ms_per_op": 10 * cpu_saturated["service"] / max(1e-6, max_rps),
