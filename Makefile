@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PYTEST_WORKERS ?= auto
 
-.PHONY: help env run run-points run-members scheduler migrate test test-fast lint format verify bench bench-quick clean
+.PHONY: help env run run-points run-members scheduler migrate test lint format verify bench bench-quick bench-expiry clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench: env ## the benchmark: services against pgbench on the same machine (BENCH
 
 bench-quick: env ## the benchmark's short run (smaller seed, short phases; under 5 minutes)
 	BENCH_QUICK=1 $(UV) run --frozen python -m bench.run
+
+bench-expiry: env ## the expiry job against one set-based statement on a copy of the data (BENCH_QUICK=1: smaller)
+	$(UV) run --frozen python -m bench.expiry
 
 clean: ## remove the environment and local data (the embedded databases included)
 	-$(UV) run --frozen loyalty db stop 2>/dev/null
