@@ -133,7 +133,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     points_port: int = 8001
     members_port: int = 8002
     workers: int = 1
-    expire_chunk: int = 50
+    expire_chunk: int = 25
     expire_parallel: int = 2
     retention_days: int = 1095
 
@@ -231,7 +231,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         points_port=_int("LOYALTY_POINTS_PORT", 8001),
         members_port=_int("LOYALTY_MEMBERS_PORT", 8002),
         workers=_int("LOYALTY_WORKERS", 1),
-        expire_chunk=max(1, _int("LOYALTY_EXPIRE_CHUNK", 50)),
+        expire_chunk=max(1, _int("LOYALTY_EXPIRE_CHUNK", 25)),
         expire_parallel=max(1, _int("LOYALTY_EXPIRE_PARALLEL", 2)),
         retention_days=max(1, _int("LOYALTY_RETENTION_DAYS", 1095)),
     )
