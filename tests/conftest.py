@@ -97,8 +97,8 @@ def make_settings(database_url: str, tmp: Path) -> Settings:
         # Every request line of the suite is logged to a file that is scanned for personal data at the end.
         log_level="info",
         log_file=worker_log(),
-        db_pool_size=20,
-        db_max_overflow=20,
+        db_pool_size=10,
+        db_max_overflow=15,
     )
 
 
