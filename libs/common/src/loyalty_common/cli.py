@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
@@ -134,12 +135,14 @@ def scheduler() -> None:
 def run() -> None:
     """Start everything for development: the database (embedded unless DATABASE_URL is set), migrations, the
     points service, the members service and the scheduler. Ctrl-C stops them all."""
+    data_dir = Path(os.environ.get("LOYALTY_DATA_DIR", ".data")).resolve()
+    first_run = not (data_dir / "dev-secrets.json").exists()
     settings = _settings()
     started_embedded = settings.database_url is None
     url = _database_url(settings)
     migrations.upgrade(url)
     env = {**os.environ, "DATABASE_URL": url, "LOYALTY_DATA_DIR": str(settings.data_dir)}
-    _print_banner(settings, url)
+    _print_banner(settings, url, first_run=first_run)
     commands = {
         "points": _granian("points", settings, settings.workers),
         "members": _granian("members", settings, settings.workers),
@@ -180,7 +183,7 @@ def run() -> None:
     raise typer.Exit(exit_code)
 
 
-def _print_banner(settings: Settings, url: str) -> None:
+def _print_banner(settings: Settings, url: str, *, first_run: bool = False) -> None:
     table = Table(title="loyalty is starting", show_header=False)
     table.add_row("points", f"http://{settings.host}:{settings.points_port}  (OpenAPI: /schema/openapi.json)")
     table.add_row("members", f"http://{settings.host}:{settings.members_port}")
@@ -190,9 +193,9 @@ def _print_banner(settings: Settings, url: str) -> None:
     )
     console.print(table)
     if settings.env != "production" and not os.environ.get("LOYALTY_API_KEYS"):
-        secrets, made = load_dev_secrets(settings.data_dir)
+        secrets, _ = load_dev_secrets(settings.data_dir)
         console.print(
-            ("Made" if made else "Using") + f" development secrets in {settings.data_dir / 'dev-secrets.json'} "
+            ("Made" if first_run else "Using") + f" development secrets in {settings.data_dir / 'dev-secrets.json'} "
             "[bold yellow](for development only: never use them in production)[/bold yellow]"
         )
         for spec in secrets.api_keys.split(","):
