@@ -90,7 +90,3 @@ async def ping(engine: AsyncEngine) -> bool:
     except Exception:
         return False
     return True
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)

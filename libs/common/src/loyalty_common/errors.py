@@ -214,10 +214,6 @@ class ExceedsOffsetCap(LoyaltyError):
     )
 
 
-class Unprocessable(LoyaltyError):
-    status, code, title = 422, "unprocessable", "The request cannot be processed"
-
-
 # --- 5xx -------------------------------------------------------------------------------------------------
 class ServiceUnavailable(LoyaltyError):
     status, code, title = 503, "service_unavailable", "The service cannot serve this now; retry later"
