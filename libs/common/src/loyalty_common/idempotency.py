@@ -34,12 +34,18 @@ _VALID_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 T = TypeVar("T")
 
 
-async def require_idempotency_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard for mutating routes: 1-128 visible ASCII characters, checked before the body is read. A coroutine,
-    so Litestar calls it in the event loop instead of a worker thread."""
+def idempotency_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The request's Idempotency-Key: 1-128 visible ASCII characters, or idempotency_key_required."""
     key = connection.headers.get(HEADER)
     if key is None or not _VALID_KEY.fullmatch(key):
         raise IdempotencyKeyRequired("Send an Idempotency-Key header of 1-128 visible ASCII characters")
+    return key
+
+
+async def require_idempotency_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for mutating routes: the key is checked before the body is read. A coroutine, so Litestar calls it
+    in the event loop instead of a worker thread."""
+    idempotency_key(connection)
 
 
 @dataclass(frozen=True)
@@ -102,9 +108,7 @@ class Idempotency:
         The operation stages its rows into the WriteSet it is given; they are written together with the
         idempotency record, in one statement, after it returns.
         """
-        key = request.headers.get(HEADER)
-        if key is None or not _VALID_KEY.fullmatch(key):
-            raise IdempotencyKeyRequired("Send an Idempotency-Key header of 1-128 visible ASCII characters")
+        key = idempotency_key(request)
         print_ = fingerprint(request, data)
         stored = await self._claim(tx, scope, key)
         if stored is not None:

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 
 from loyalty_common.db import Tx
-from loyalty_common.ledger.model import Balances, Lot, MemberBook
+from loyalty_common.ledger.model import Acct, Balances, Lot, MemberBook
 from loyalty_common.ledger.tables import LedgerTables
 from loyalty_common.metrics import LEDGER_ENTRIES
 from loyalty_common.writes import WriteSet
@@ -137,7 +137,7 @@ class LedgerStore:
                     select(e.c.entry_id).where(
                         e.c.member_id == book.member_id,
                         e.c.corrects_entry_id == entry_id,
-                        e.c.credit_account == literal_column("1"),
+                        e.c.credit_account == literal_column(str(int(Acct.AVAILABLE))),
                     )
                 )
             )
