@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from loyalty_common.clock import Clock
 from loyalty_common.db import Tx
 from loyalty_common.tables import CommonTables
+from loyalty_common.writes import WriteSet
 
 NO_MEMBER = UUID(int=0)
 """The member_id of events that concern no member (for example a reward changed), so the outbox stays keyed by
@@ -52,6 +53,18 @@ class Outbox:
             "payload": body,
             "occurred_at": self._clock.now(),
         }
+
+    def stage(
+        self,
+        writes: WriteSet,
+        event_type: str,
+        payload: msgspec.Struct | dict[str, Any],
+        *,
+        member_id: UUID | None,
+        version: int = 1,
+    ) -> None:
+        """Stage the event into `writes`: it is written with the change it announces, in the same statement."""
+        writes.insert(self._table, self.row(event_type, payload, member_id=member_id, version=version))
 
     async def append(
         self,

@@ -13,12 +13,13 @@ from loyalty_common import webhooks
 from loyalty_common.clock import Clock
 from loyalty_common.db import Tx
 from loyalty_common.eventbus import Consumer, OutboxSource, StoredEvent, Subscription, outbox_of
-from loyalty_common.events import PointsEarned, ReferralQualified, TierChanged
+from loyalty_common.events import ReferralQualified, TierChanged
 from loyalty_common.ledger import Kind
 from loyalty_common.timeutil import lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import privacy, schema
 from loyalty_points.context import PointsContext
+from loyalty_points.earning.announce import stage_earned
 from loyalty_points.leaderboards.service import record
 from loyalty_points.members import lock_member
 
@@ -48,21 +49,7 @@ def subscription(ctx: PointsContext) -> Subscription:
         writes = WriteSet()
         record(ctx, writes, inviter, Kind.INVITE, points, now)
         ctx.ledger.stage(book, writes)
-        writes.insert(
-            schema.common.outbox,
-            ctx.outbox.row(
-                "points.earned",
-                PointsEarned(
-                    member_id=str(inviter),
-                    transaction_id=str(book.transaction_id),
-                    kind=Kind.INVITE,
-                    points=points,
-                    earned_at=now.isoformat(),
-                    reference=f"referral:{referral.invitee_member_id}",
-                ),
-                member_id=inviter,
-            ),
-        )
+        stage_earned(ctx, writes, book, Kind.INVITE, points, now, f"referral:{referral.invitee_member_id}")
         await writes.flush(tx)
 
     async def on_member_erased(tx: Tx, event: StoredEvent) -> None:

@@ -58,13 +58,11 @@ async def erase(ctx: PointsContext, tx: Tx, erased: MemberErased) -> None:
         accounts = schema.ledger.accounts
         await tx.execute(update(accounts).where(accounts.c.member_id == member_id).values(status="erased"))
         ctx.ledger.stage(book, writes)
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "points.member_erased",
-            PointsMemberErased(member_id=str(member_id), expired_points=expired, completed_at=now.isoformat()),
-            member_id=member_id,
-        ),
+    ctx.outbox.stage(
+        writes,
+        "points.member_erased",
+        PointsMemberErased(member_id=str(member_id), expired_points=expired, completed_at=now.isoformat()),
+        member_id=member_id,
     )
     await writes.flush(tx)
 

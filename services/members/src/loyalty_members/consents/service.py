@@ -42,18 +42,16 @@ async def record(
             "recorded_at": now,
         },
     )
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "member.consent_recorded",
-            ConsentRecorded(
-                member_id=str(member_id),
-                purpose=data.purpose,
-                policy_version=data.policy_version,
-                granted=data.granted,
-            ),
-            member_id=member_id,
+    ctx.outbox.stage(
+        writes,
+        "member.consent_recorded",
+        ConsentRecorded(
+            member_id=str(member_id),
+            purpose=data.purpose,
+            policy_version=data.policy_version,
+            granted=data.granted,
         ),
+        member_id=member_id,
     )
     return Answer(
         201,

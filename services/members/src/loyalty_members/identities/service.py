@@ -36,12 +36,10 @@ async def bind(ctx: MembersContext, tx: Tx, member_id: UUID, data: IdentityIn, w
             bound_at=ctx.clock.now(),
         )
     )
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "member.identity_bound",
-            IdentityBound(member_id=str(member_id), provider=data.provider),
-            member_id=member_id,
-        ),
+    ctx.outbox.stage(
+        writes,
+        "member.identity_bound",
+        IdentityBound(member_id=str(member_id), provider=data.provider),
+        member_id=member_id,
     )
     return Answer(201, await member_body(ctx, tx, row))

@@ -188,28 +188,24 @@ async def register(ctx: MembersContext, tx: Tx, data: RegisterRequest, writes: W
                 "decided_at": now if referral_status != "pending" else None,
             },
         )
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "member.registered",
-            MemberRegistered(
-                member_id=str(member_id),
-                channel=data.channel,
-                has_phone=e164 is not None,
-                referral_code_used=inviter is not None,
-                registered_at=now.isoformat(),
-            ),
-            member_id=member_id,
+    ctx.outbox.stage(
+        writes,
+        "member.registered",
+        MemberRegistered(
+            member_id=str(member_id),
+            channel=data.channel,
+            has_phone=e164 is not None,
+            referral_code_used=inviter is not None,
+            registered_at=now.isoformat(),
         ),
+        member_id=member_id,
     )
     if e164 is not None:
-        writes.insert(
-            schema.common.outbox,
-            ctx.outbox.row(
-                "member.phone_verified",
-                MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
-                member_id=member_id,
-            ),
+        ctx.outbox.stage(
+            writes,
+            "member.phone_verified",
+            MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
+            member_id=member_id,
         )
     # Identity and consents are staged: the body lists the identity from what was just written.
     await writes.flush(tx)
@@ -268,20 +264,15 @@ async def update_profile(
         m = schema.members
         await tx.execute(update(m).where(m.c.member_id == member_id).values(**changes, updated_at=now))
         fields = sorted({"phone" if k.startswith("phone") else k for k in changes})
-        writes.insert(
-            schema.common.outbox,
-            ctx.outbox.row(
-                "member.updated", MemberUpdated(member_id=str(member_id), fields=fields), member_id=member_id
-            ),
+        ctx.outbox.stage(
+            writes, "member.updated", MemberUpdated(member_id=str(member_id), fields=fields), member_id=member_id
         )
         if phone_changed:
-            writes.insert(
-                schema.common.outbox,
-                ctx.outbox.row(
-                    "member.phone_verified",
-                    MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
-                    member_id=member_id,
-                ),
+            ctx.outbox.stage(
+                writes,
+                "member.phone_verified",
+                MemberPhoneVerified(member_id=str(member_id), verified_at=now.isoformat()),
+                member_id=member_id,
             )
     return Answer(200, await member_body(ctx, tx, await load(tx, member_id)))
 

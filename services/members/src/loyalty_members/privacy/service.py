@@ -143,11 +143,11 @@ async def erase(
         "expired_points": None,
     }
     writes.insert(erasures, record)
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "member.erased", MemberErased(member_id=str(member_id), requested_at=now.isoformat()), member_id=member_id
-        ),
+    ctx.outbox.stage(
+        writes,
+        "member.erased",
+        MemberErased(member_id=str(member_id), requested_at=now.isoformat()),
+        member_id=member_id,
     )
     ctx.audit.stage(
         writes,

@@ -10,7 +10,6 @@ from sqlalchemy import func, select, update
 
 from loyalty_common.db import Tx
 from loyalty_common.errors import Conflict, InvalidState, ResourceNotFound, UnknownActivityKind
-from loyalty_common.events import PointsEarned
 from loyalty_common.idempotency import Answer
 from loyalty_common.ledger import Kind, MemberBook
 from loyalty_common.timeutil import check_business_time, display, display_opt, local_date, lot_expiry
@@ -19,6 +18,7 @@ from loyalty_points import schema
 from loyalty_points.activities.rules import capped_award
 from loyalty_points.activities.schemas import Activity, ActivityRequest, ActivityResult
 from loyalty_points.context import PointsContext
+from loyalty_points.earning.announce import stage_earned
 from loyalty_points.leaderboards import service as leaderboard
 from loyalty_points.members import lock_member
 
@@ -62,21 +62,7 @@ def _credit(
         reference=f"activity:{activity_id}",
     )
     leaderboard.record(ctx, writes, book.member_id, Kind.ACTIVITY, points, occurred_at)
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "points.earned",
-            PointsEarned(
-                member_id=str(book.member_id),
-                transaction_id=str(book.transaction_id),
-                kind=Kind.ACTIVITY,
-                points=points,
-                earned_at=occurred_at.isoformat(),
-                reference=f"activity:{activity_id}",
-            ),
-            member_id=book.member_id,
-        ),
-    )
+    stage_earned(ctx, writes, book, Kind.ACTIVITY, points, occurred_at, f"activity:{activity_id}")
 
 
 def _result(row: Any, available: int) -> ActivityResult:

@@ -12,7 +12,6 @@ from loyalty_common.idempotency import Answer
 from loyalty_common.ledger import Kind
 from loyalty_common.timeutil import lot_expiry
 from loyalty_common.writes import WriteSet
-from loyalty_points import schema
 from loyalty_points.adjustments.schemas import AdjustmentRequest, AdjustmentResult
 from loyalty_points.context import PointsContext
 from loyalty_points.members import lock_member
@@ -54,19 +53,17 @@ async def adjust(
         )
     else:
         book.debit(Kind.ADJUSTMENT, -data.points, reason=reason, reference=f"adjustment:{actor}")
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "points.adjusted",
-            PointsAdjusted(
-                member_id=str(member_id),
-                transaction_id=str(book.transaction_id),
-                points=data.points,
-                reason=data.reason,
-                actor=actor,
-            ),
-            member_id=member_id,
+    ctx.outbox.stage(
+        writes,
+        "points.adjusted",
+        PointsAdjusted(
+            member_id=str(member_id),
+            transaction_id=str(book.transaction_id),
+            points=data.points,
+            reason=data.reason,
+            actor=actor,
         ),
+        member_id=member_id,
     )
     ctx.ledger.stage(book, writes)
     ctx.audit.stage(

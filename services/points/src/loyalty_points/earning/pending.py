@@ -10,13 +10,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.db import unit_of_work
-from loyalty_common.events import PointsEarned
 from loyalty_common.jobs import Progress
 from loyalty_common.ledger import Kind
 from loyalty_common.timeutil import lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.context import PointsContext
+from loyalty_points.earning.announce import stage_earned
 from loyalty_points.leaderboards.service import record
 
 orders = schema.orders
@@ -66,21 +66,7 @@ async def activate(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, pro
                     .where(orders.c.member_id == order.member_id, orders.c.order_id == order.order_id)
                     .values(pending=0, lot_id=entry.lot_id, entry_id=entry.entry_id)
                 )
-                writes.insert(
-                    schema.common.outbox,
-                    ctx.outbox.row(
-                        "points.earned",
-                        PointsEarned(
-                            member_id=str(book.member_id),
-                            transaction_id=str(book.transaction_id),
-                            kind=Kind.PURCHASE,
-                            points=order.pending,
-                            earned_at=as_of.isoformat(),
-                            reference=entry.reference,
-                        ),
-                        member_id=book.member_id,
-                    ),
-                )
+                stage_earned(ctx, writes, book, Kind.PURCHASE, order.pending, as_of, entry.reference)
                 # Pending points count for tiers and leaderboards when their return window ends.
                 record(ctx, writes, book.member_id, Kind.PURCHASE, order.pending, order.activates_at)
                 touched.add(order.member_id)

@@ -10,13 +10,14 @@ from sqlalchemy import bindparam, select
 
 from loyalty_common.db import Tx
 from loyalty_common.errors import Conflict, OrderAlreadyEarned, OrderNotFound
-from loyalty_common.events import PointsClawedBack, PointsEarned
+from loyalty_common.events import PointsClawedBack
 from loyalty_common.idempotency import Answer
 from loyalty_common.ledger import Kind
 from loyalty_common.timeutil import check_business_time, lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import schema
 from loyalty_points.context import PointsContext
+from loyalty_points.earning.announce import stage_earned
 from loyalty_points.earning.rules import check_refund_within_order, clawback_due, purchase_points, yuan
 from loyalty_points.earning.schemas import PurchaseRequest, PurchaseResult, RefundRequest, RefundResult
 from loyalty_points.leaderboards.service import record
@@ -80,21 +81,7 @@ async def earn_purchase(
                 reference=f"order:{data.order_id}",
             )
             record(ctx, writes, member_id, Kind.PURCHASE, points, data.paid_at)
-            writes.insert(
-                schema.common.outbox,
-                ctx.outbox.row(
-                    "points.earned",
-                    PointsEarned(
-                        member_id=str(member_id),
-                        transaction_id=str(book.transaction_id),
-                        kind=Kind.PURCHASE,
-                        points=points,
-                        earned_at=data.paid_at.isoformat(),
-                        reference=entry.reference,
-                    ),
-                    member_id=member_id,
-                ),
-            )
+            stage_earned(ctx, writes, book, Kind.PURCHASE, points, data.paid_at, entry.reference)
     writes.insert(
         orders,
         {
@@ -180,22 +167,20 @@ async def refund_order(
         )
         record(ctx, writes, member_id, Kind.REFUND_CLAWBACK, due - cancelled, order.activates_at or order.paid_at)
     if due - cancelled:
-        writes.insert(
-            schema.common.outbox,
-            ctx.outbox.row(
-                "points.clawed_back",
-                PointsClawedBack(
-                    member_id=str(member_id),
-                    transaction_id=str(book.transaction_id),
-                    points=due - cancelled,
-                    order_id=data.order_id,
-                    refund_id=data.refund_id,
-                    debt=book.debt,
-                    occurred_at=now.isoformat(),
-                    earned_at=(order.activates_at or order.paid_at).isoformat(),
-                ),
-                member_id=member_id,
+        ctx.outbox.stage(
+            writes,
+            "points.clawed_back",
+            PointsClawedBack(
+                member_id=str(member_id),
+                transaction_id=str(book.transaction_id),
+                points=due - cancelled,
+                order_id=data.order_id,
+                refund_id=data.refund_id,
+                debt=book.debt,
+                occurred_at=now.isoformat(),
+                earned_at=(order.activates_at or order.paid_at).isoformat(),
             ),
+            member_id=member_id,
         )
     writes.update(
         orders,

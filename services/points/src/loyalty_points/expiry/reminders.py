@@ -67,21 +67,19 @@ async def remind(ctx: PointsContext, engine: AsyncEngine, as_of: datetime, progr
             for member_id in chunk:
                 rows = by_member[member_id]
                 points = sum(r.available for r in rows)
-                writes.insert(
-                    schema.common.outbox,
-                    ctx.outbox.row(
-                        "points.expiring_soon",
-                        PointsExpiringSoon(
-                            member_id=str(member_id),
-                            days_ahead=days,
-                            points=points,
-                            expires_at=display(rows[0].expires_at, ctx.tz).isoformat(),
-                            lots=[ExpiringLot(r.available, display(r.expires_at, ctx.tz).isoformat()) for r in rows],
-                            # Withdrawn (or never given) marketing consent: the backend must not push this.
-                            marketing_allowed=allowed.get(member_id, False),
-                        ),
-                        member_id=member_id,
+                ctx.outbox.stage(
+                    writes,
+                    "points.expiring_soon",
+                    PointsExpiringSoon(
+                        member_id=str(member_id),
+                        days_ahead=days,
+                        points=points,
+                        expires_at=display(rows[0].expires_at, ctx.tz).isoformat(),
+                        lots=[ExpiringLot(r.available, display(r.expires_at, ctx.tz).isoformat()) for r in rows],
+                        # Withdrawn (or never given) marketing consent: the backend must not push this.
+                        marketing_allowed=allowed.get(member_id, False),
                     ),
+                    member_id=member_id,
                 )
                 for r in rows:
                     writes.insert(

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_common.db import Tx, unit_of_work
 from loyalty_common.errors import MemberNotFound, ResourceNotFound
-from loyalty_common.events import PointsEarned
 from loyalty_common.idempotency import Answer
 from loyalty_common.jobs import Progress
 from loyalty_common.ledger import Kind
@@ -32,6 +31,7 @@ from loyalty_common.timeutil import display, lot_expiry
 from loyalty_common.writes import WriteSet
 from loyalty_points import members, schema
 from loyalty_points.context import PointsContext
+from loyalty_points.earning.announce import stage_earned
 from loyalty_points.leaderboards import queries, rules
 from loyalty_points.leaderboards.rules import BOARDS, Period
 from loyalty_points.leaderboards.schemas import (
@@ -141,13 +141,11 @@ async def exclude(
     if row is None:
         existing = (await tx.execute(exclusions.select().where(exclusions.c.member_id == member_id))).one()
         return Answer(200, exclusion_out(ctx, existing))
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "leaderboards.member_excluded",
-            {"member_id": str(member_id), "actor": actor, "excluded_at": now.isoformat()},
-            member_id=member_id,
-        ),
+    ctx.outbox.stage(
+        writes,
+        "leaderboards.member_excluded",
+        {"member_id": str(member_id), "actor": actor, "excluded_at": now.isoformat()},
+        member_id=member_id,
     )
     created = exclusion_out(ctx, row)
     ctx.audit.stage(
@@ -173,13 +171,11 @@ async def lift_exclusion(
         if await members.lookup(tx, member_id) is None:
             raise MemberNotFound()
         raise ResourceNotFound("The member is not excluded from the leaderboards")
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "leaderboards.exclusion_lifted",
-            {"member_id": str(member_id), "actor": actor, "lifted_at": ctx.clock.now().isoformat()},
-            member_id=member_id,
-        ),
+    ctx.outbox.stage(
+        writes,
+        "leaderboards.exclusion_lifted",
+        {"member_id": str(member_id), "actor": actor, "lifted_at": ctx.clock.now().isoformat()},
+        member_id=member_id,
     )
     lifted = exclusion_out(ctx, row)
     ctx.audit.stage(writes, None, "leaderboards.lift_exclusion", actor=actor, member_id=member_id, before=lifted)
@@ -292,21 +288,7 @@ async def pay_award(ctx: PointsContext, engine: AsyncEngine, period: Period, mem
             reference=f"leaderboard:{period.board}:{period.name}",
         )
         record(ctx, writes, member_id, Kind.LEADERBOARD_PRIZE, points, now)
-        writes.insert(
-            schema.common.outbox,
-            ctx.outbox.row(
-                "points.earned",
-                PointsEarned(
-                    member_id=str(member_id),
-                    transaction_id=str(book.transaction_id),
-                    kind=Kind.LEADERBOARD_PRIZE,
-                    points=points,
-                    earned_at=now.isoformat(),
-                    reference=entry.reference,
-                ),
-                member_id=member_id,
-            ),
-        )
+        stage_earned(ctx, writes, book, Kind.LEADERBOARD_PRIZE, points, now, entry.reference)
         writes.update(
             awards,
             keys=keys,

@@ -36,7 +36,7 @@ from loyalty_points.lottery.schemas import (
     WeightInForce,
 )
 from loyalty_points.members import lock_member
-from loyalty_points.redemptions.service import redeemed_event, stage_redemption
+from loyalty_points.redemptions.service import stage_redeemed, stage_redemption
 from loyalty_points.rewards import queries as rewards_queries
 
 lotteries, prizes, draws = schema.lotteries, schema.lottery_prizes, schema.lottery_draws
@@ -234,7 +234,7 @@ async def draw(ctx: PointsContext, tx: Tx, lottery_id: UUID, member_id: UUID, wr
             entry_id=None,
             draw_id=draw_id,
         )
-        writes.insert(schema.common.outbox, redeemed_event(ctx, book, redemption_id, reward.reward_id, 1, 0, "lottery"))
+        stage_redeemed(ctx, writes, book, redemption_id, reward.reward_id, 1, 0, "lottery")
     writes.insert(
         draws,
         {
@@ -256,23 +256,21 @@ async def draw(ctx: PointsContext, tx: Tx, lottery_id: UUID, member_id: UUID, wr
             "created_at": book.now,
         },
     )
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "points.lottery_drawn",
-            LotteryDrawn(
-                member_id=str(member_id),
-                transaction_id=str(book.transaction_id),
-                draw_id=str(draw_id),
-                lottery_id=str(lottery_id),
-                prize_id=str(prize.prize_id),
-                prize_kind=prize.kind,
-                points_spent=lottery.cost_points,
-                points_won=points_won,
-                occurred_at=book.now.isoformat(),
-            ),
-            member_id=member_id,
+    ctx.outbox.stage(
+        writes,
+        "points.lottery_drawn",
+        LotteryDrawn(
+            member_id=str(member_id),
+            transaction_id=str(book.transaction_id),
+            draw_id=str(draw_id),
+            lottery_id=str(lottery_id),
+            prize_id=str(prize.prize_id),
+            prize_kind=prize.kind,
+            points_spent=lottery.cost_points,
+            points_won=points_won,
+            occurred_at=book.now.isoformat(),
         ),
+        member_id=member_id,
     )
     ctx.ledger.stage(book, writes)
     return Answer(

@@ -133,8 +133,9 @@ async def hold(ctx: PointsContext, tx: Tx, data: HoldRequest, member_id: UUID, w
     return Answer(201, offset_out(ctx, {**row, "settled_at": None}, book.available))
 
 
-def _settled_event(ctx: PointsContext, book: MemberBook, row: Any, status: str) -> dict[str, Any]:
-    return ctx.outbox.row(
+def _stage_settled(ctx: PointsContext, writes: WriteSet, book: MemberBook, row: Any, status: str) -> None:
+    ctx.outbox.stage(
+        writes,
         "points.offset_settled",
         OffsetSettled(
             member_id=str(book.member_id),
@@ -166,7 +167,7 @@ async def release(ctx: PointsContext, tx: Tx, book: MemberBook, row: Any, writes
         sets={"status": status, "settled_at": book.now},
         guards={"status": "held"},
     )
-    writes.insert(schema.common.outbox, _settled_event(ctx, book, row, status))
+    _stage_settled(ctx, writes, book, row, status)
 
 
 def _expired(ctx: PointsContext, row: Any) -> HoldExpired:
@@ -204,7 +205,7 @@ async def confirm(ctx: PointsContext, tx: Tx, offset_id: UUID, member_id: UUID, 
         sets={"status": "confirmed", "confirm_entry_id": entry.entry_id, "settled_at": book.now},
         guards={"status": "held"},
     )
-    writes.insert(schema.common.outbox, _settled_event(ctx, book, row, "confirmed"))
+    _stage_settled(ctx, writes, book, row, "confirmed")
     ctx.ledger.stage(book, writes)
     return Answer(200, offset_out(ctx, {**row._mapping, "status": "confirmed", "settled_at": book.now}, book.available))
 
@@ -274,22 +275,20 @@ async def refund(
             "created_at": book.now,
         },
     )
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "points.offset_refunded",
-            OffsetRefunded(
-                member_id=str(member_id),
-                transaction_id=str(book.transaction_id),
-                offset_id=str(offset_id),
-                order_id=row.order_id,
-                refund_id=data.refund_id,
-                amount_fen=data.amount_fen,
-                points_returned=due,
-                occurred_at=book.now.isoformat(),
-            ),
-            member_id=member_id,
+    ctx.outbox.stage(
+        writes,
+        "points.offset_refunded",
+        OffsetRefunded(
+            member_id=str(member_id),
+            transaction_id=str(book.transaction_id),
+            offset_id=str(offset_id),
+            order_id=row.order_id,
+            refund_id=data.refund_id,
+            amount_fen=data.amount_fen,
+            points_returned=due,
+            occurred_at=book.now.isoformat(),
         ),
+        member_id=member_id,
     )
     ctx.ledger.stage(book, writes)
     return Answer(

@@ -124,10 +124,18 @@ def stage_redemption(
     return codes
 
 
-def redeemed_event(
-    ctx: PointsContext, book: MemberBook, redemption_id: UUID, reward_id: UUID, quantity: int, points: int, source: str
-) -> dict[str, Any]:
-    return ctx.outbox.row(
+def stage_redeemed(
+    ctx: PointsContext,
+    writes: WriteSet,
+    book: MemberBook,
+    redemption_id: UUID,
+    reward_id: UUID,
+    quantity: int,
+    points: int,
+    source: str,
+) -> None:
+    ctx.outbox.stage(
+        writes,
         "points.redeemed",
         PointsRedeemed(
             member_id=str(book.member_id),
@@ -178,10 +186,7 @@ async def redeem(
         draw_id=None,
     )
     ctx.ledger.stage(book, writes)
-    writes.insert(
-        schema.common.outbox,
-        redeemed_event(ctx, book, redemption_id, reward.reward_id, data.quantity, points, "catalog"),
-    )
+    stage_redeemed(ctx, writes, book, redemption_id, reward.reward_id, data.quantity, points, "catalog")
     return Answer(
         201,
         RedemptionResult(
@@ -229,20 +234,18 @@ async def cancel(
         guards={"status": "completed"},
     )
     ctx.ledger.stage(book, writes)
-    writes.insert(
-        schema.common.outbox,
-        ctx.outbox.row(
-            "points.redemption_cancelled",
-            RedemptionCancelled(
-                member_id=str(member_id),
-                transaction_id=str(book.transaction_id),
-                redemption_id=str(redemption_id),
-                reward_id=str(row.reward_id),
-                points_returned=row.points_spent,
-                occurred_at=book.now.isoformat(),
-            ),
-            member_id=member_id,
+    ctx.outbox.stage(
+        writes,
+        "points.redemption_cancelled",
+        RedemptionCancelled(
+            member_id=str(member_id),
+            transaction_id=str(book.transaction_id),
+            redemption_id=str(redemption_id),
+            reward_id=str(row.reward_id),
+            points_returned=row.points_spent,
+            occurred_at=book.now.isoformat(),
         ),
+        member_id=member_id,
     )
     cancelled = redemption_out(ctx, row, codes)
     return Answer(
