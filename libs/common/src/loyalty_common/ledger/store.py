@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 
 from loyalty_common.db import Tx
@@ -89,38 +89,29 @@ class LedgerStore:
             for r in rows
         }
         if books:
-            lot_rows = await tx.execute(
-                select(
-                    lots.c.member_id,
-                    lots.c.lot_id,
-                    lots.c.points,
-                    lots.c.available,
-                    lots.c.held,
-                    lots.c.earned_at,
-                    lots.c.expires_at,
-                ).where(lots.c.member_id.in_(list(books)), (lots.c.available > 0) | (lots.c.held > 0))
-            )
-            for r in lot_rows:
+            for r in await tx.execute(self._live_lots(lots.c.member_id.in_(list(books)))):
                 books[r.member_id].lots[r.lot_id] = Lot(
                     r.lot_id, r.points, r.available, r.held, r.earned_at, r.expires_at
                 )
         return list(books.values())
 
     async def load_live_lots(self, tx: Tx, book: MemberBook) -> None:
-        lots = self.tables.lots
-        rows = await tx.execute(
-            select(
-                lots.c.lot_id,
-                lots.c.points,
-                lots.c.available,
-                lots.c.held,
-                lots.c.earned_at,
-                lots.c.expires_at,
-            ).where(lots.c.member_id == book.member_id, (lots.c.available > 0) | (lots.c.held > 0))
-        )
-        for r in rows:
+        for r in await tx.execute(self._live_lots(self.tables.lots.c.member_id == book.member_id)):
             book.lots.setdefault(r.lot_id, Lot(r.lot_id, r.points, r.available, r.held, r.earned_at, r.expires_at))
         book.lots_loaded = True
+
+    def _live_lots(self, members: ColumnElement[bool]) -> Select[tuple[UUID, UUID, int, int, int, datetime, datetime]]:
+        """The lots of `members` that still hold points (available or held): the ones an operation may touch."""
+        lots = self.tables.lots
+        return select(
+            lots.c.member_id,
+            lots.c.lot_id,
+            lots.c.points,
+            lots.c.available,
+            lots.c.held,
+            lots.c.earned_at,
+            lots.c.expires_at,
+        ).where(members, (lots.c.available > 0) | (lots.c.held > 0))
 
     async def held_by(self, tx: Tx, book: MemberBook, hold_entry_id: UUID) -> list[tuple[UUID, int]]:
         """The lots and points a hold entry reserved (to confirm or release it)."""
