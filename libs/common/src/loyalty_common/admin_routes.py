@@ -35,20 +35,8 @@ class JobRunRequest(msgspec.Struct, forbid_unknown_fields=True):
     as_of: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
-class JobRunOut(msgspec.Struct):
-    run_id: str
-    job: str
-    trigger: str
-    as_of: datetime
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: str
-    counts: dict[str, int]
-    error: str | None
-
-
 class JobRunPage(msgspec.Struct):
-    items: list[JobRunOut]
+    items: list[JobRun]
     next_cursor: str | None
 
 
@@ -81,18 +69,14 @@ JobsFactory = Callable[[State], dict[str, Job]]
 def jobs_controller(base: str, tables: CommonTables, jobs_of: JobsFactory) -> type[Controller]:
     """`POST {base}/jobs/{job}/run` (optional {"as_of"}) and `GET {base}/jobs/runs`, admin scope."""
 
-    def out(run: JobRun, settings: Settings) -> JobRunOut:
+    def out(run: JobRun, settings: Settings) -> JobRun:
+        """The run with its instants in business time."""
         tz = settings.timezone
-        return JobRunOut(
-            run_id=str(run.run_id),
-            job=run.job,
-            trigger=run.trigger,
+        return msgspec.structs.replace(
+            run,
             as_of=display(run.as_of, tz),
             started_at=display(run.started_at, tz),
             finished_at=display_opt(run.finished_at, tz),
-            outcome=run.outcome,
-            counts=run.counts,
-            error=run.error,
         )
 
     class JobsController(Controller):
@@ -109,7 +93,7 @@ def jobs_controller(base: str, tables: CommonTables, jobs_of: JobsFactory) -> ty
             job: FromPath[str],
             state: State,
             data: JSONBody[JobRunRequest | None] = None,
-        ) -> JobRunOut:
+        ) -> JobRun:
             jobs = jobs_of(state)
             if job not in jobs:
                 raise ResourceNotFound(f"No job {job!r}; jobs: {', '.join(sorted(jobs))}")
